@@ -1,0 +1,1 @@
+//! TODO: client_command
