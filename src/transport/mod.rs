@@ -1,1 +1,35 @@
-//! TODO: transport
+//! The transport layer: sockets, TLS, the STARTTLS upgrade and timeouts. It moves bytes only; it never parses IMAP.
+//!
+//! A session connects with [`Transport::connect`] (every resolved address is tried in order and recorded in
+//! [`ConnectInfo`]), then, for implicit TLS or after the server's OK to STARTTLS, calls [`Transport::upgrade_tls`],
+//! which returns the server's [`CertificateInfo`]. Every read, write and handshake is bounded by the transport's
+//! timeout, and every failure is a [`TransportError`] naming the phase that failed.
+//!
+//! - [`endpoint`] says where to connect ([`Endpoint`]) and how to secure it ([`TlsMode`]);
+//! - [`tcp`] resolves, tries every address, and records each attempt;
+//! - [`tls`] does the handshake, loads trust roots from a CA file, and makes OpenSSL's messages readable;
+//! - [`certificate`] holds the peer certificate's details;
+//! - [`stream`] holds [`Transport`] itself;
+//! - [`error`] holds [`TransportError`];
+//! - [`acceptor`] and [`lab_cert`] are the server side, for the built-in lab and for tests.
+
+pub mod acceptor;
+pub mod certificate;
+pub mod endpoint;
+pub mod error;
+pub mod lab_cert;
+pub mod stream;
+pub mod tcp;
+pub mod tls;
+
+#[cfg(test)]
+mod test_support;
+
+pub use acceptor::tls_acceptor;
+pub use certificate::{CertificateInfo, Verification};
+pub use endpoint::{Endpoint, TlsMode};
+pub use error::{phase, TransportError};
+pub use lab_cert::LabCertificates;
+pub use stream::Transport;
+pub use tcp::{AddressAttempt, ConnectInfo};
+pub use tls::TlsOptions;

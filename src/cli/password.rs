@@ -1,0 +1,78 @@
+//! Where the password comes from: a prompt that does not echo on a terminal, or `--password-env VAR`,
+//! `--password-file FILE`, `--password-stdin` for scripts. Never the command line (it would show in `ps` and in
+//! shell history).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use crate::secret::Secret;
+
+/// The password options shared by `probe` and `shell`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PasswordArgs {
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["password_file", "password_stdin"])]
+    pub password_env: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+impl PasswordArgs {
+    /// True when a script-friendly source was given.
+    pub fn given(&self) -> bool {
+        self.password_env.is_some() || self.password_file.is_some() || self.password_stdin
+    }
+
+    /// Reads the password; prompts without echo on a terminal when no source was given.
+    pub fn read(&self, prompt: &str) -> anyhow::Result<Secret> {
+        let value = if let Some(var) = &self.password_env {
+            std::env::var(var).with_context(|| {
+                format!("--password-env {var}: the variable is not set (or not UTF-8)")
+            })?
+        } else if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--password-file {}: cannot read it", path.display()))?;
+            first_line(&text).to_string()
+        } else if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("--password-stdin: cannot read standard input")?;
+            first_line(&line).to_string()
+        } else if std::io::stdin().is_terminal() {
+            rpassword::prompt_password(prompt)
+                .context("cannot read the password from the terminal")?
+        } else {
+            bail!(
+                "no password: standard input is not a terminal, so give one with --password-env VAR, \
+                 --password-file FILE or --password-stdin"
+            );
+        };
+        super::refuse_control("the password", &value)?;
+        Ok(Secret::new(value))
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    let line = text.split('\n').next().unwrap_or_default();
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_line_strips_the_line_end_only() {
+        assert_eq!(first_line("pa ss\r\nnext"), "pa ss");
+        assert_eq!(first_line("pass\n"), "pass");
+        assert_eq!(first_line(" pass "), " pass ");
+    }
+}

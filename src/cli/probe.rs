@@ -1,0 +1,256 @@
+//! `imapref probe TARGET [USER]`: the arguments, their validation into [`ProbeSettings`], and the hand-off to the probe
+//! and a renderer. Argument errors exit 3 (unknown), as the monitoring-plugins convention says.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::password::PasswordArgs;
+use super::{refuse_control, write_stdout};
+use crate::probe::policy::{FollowMode, Policy};
+use crate::probe::target::Target;
+use crate::probe::{self, AuthChoice, Confirm, NoOneToAsk, ProbeSettings};
+use crate::render::{human, json};
+use crate::session::SessionOptions;
+use crate::transport::{TlsMode, TlsOptions};
+
+/// `--starttls` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartTlsArg {
+    /// Fail when the server does not advertise STARTTLS.
+    Required,
+    /// Go on in plaintext (with a warning) when it does not.
+    Opportunistic,
+}
+
+/// `--auth` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    /// LOGIN (AUTHENTICATE PLAIN when a referral URL asks for it).
+    Login,
+    /// AUTHENTICATE PLAIN, with SASL-IR when advertised.
+    Plain,
+}
+
+/// `--follow` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FollowArg {
+    /// Follow referrals to trusted hosts; ask about others on a terminal; refuse without one.
+    Auto,
+    /// Ask before every referral (refuse without a terminal).
+    Ask,
+    /// Report referrals without following them.
+    Never,
+}
+
+/// TLS options shared by `probe` and `shell`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Implicit TLS (default port 993).
+    #[arg(long, conflicts_with = "starttls")]
+    pub tls: bool,
+    /// STARTTLS before login; `--starttls=opportunistic` goes on in plaintext when it is not offered.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "required", value_name = "MODE")]
+    pub starttls: Option<StartTlsArg>,
+    /// Trust the CA certificates in this PEM file (the lab prints its CA file's path).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server certificate (the report says so).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl TlsArgs {
+    /// The TLS mode.
+    pub fn mode(&self) -> TlsMode {
+        match (self.tls, self.starttls) {
+            (true, _) => TlsMode::Implicit,
+            (false, Some(StartTlsArg::Required)) => TlsMode::StartTls,
+            (false, Some(StartTlsArg::Opportunistic)) => TlsMode::StartTlsOpportunistic,
+            (false, None) => TlsMode::Plain,
+        }
+    }
+
+    /// The TLS options.
+    pub fn options(&self) -> TlsOptions {
+        TlsOptions {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
+/// Arguments of `imapref probe`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProbeArgs {
+    /// `host`, `host:port`, `[v6addr]:port`, or an IMAP URL such as `imap://DOM%2Fuser%2Falias@host:143/INBOX`.
+    pub target: String,
+    /// The login name, sent as typed: `DOMname/UserN/AliasN` for Exchange 5.5. Optional when the URL names the user.
+    pub user: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub password: PasswordArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tls: TlsArgs,
+    /// LOGIN or AUTHENTICATE PLAIN.
+    #[arg(long, value_enum, default_value_t = AuthArg::Login)]
+    pub auth: AuthArg,
+    /// The mailbox to open (default INBOX, or the URL's mailbox).
+    #[arg(long, value_name = "NAME")]
+    pub mailbox: Option<String>,
+    /// EXAMINE instead of SELECT.
+    #[arg(long)]
+    pub read_only: bool,
+    /// How to follow referrals.
+    #[arg(long, value_enum, default_value_t = FollowArg::Auto)]
+    pub follow: FollowArg,
+    /// Trust this host for referrals (`*` matches any characters; repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_host: Vec<String>,
+    /// The most referrals to follow (RFC 2221 says 10).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_hops: usize,
+    /// Seconds to wait for any connect, read or handshake.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Warn when the certificate expires within this many days.
+    #[arg(long, default_value_t = 14, value_name = "DAYS")]
+    pub cert_warn_days: i64,
+    /// One JSON document instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+    /// Add the full transcript (`C:`/`S:`, password shown as ***).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Validates the arguments into settings (no password yet).
+pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSettings> {
+    let target =
+        Target::parse(&args.target).with_context(|| format!("target `{}`", args.target))?;
+    let user = match (&args.user, &target.user) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => u.clone(),
+        (None, None) => bail!(
+            "no login name: give it after the target (imapref probe HOST DOMname/UserN/AliasN)"
+        ),
+    };
+    refuse_control("the login name", &user)?;
+    if user.is_empty() {
+        bail!("the login name is empty");
+    }
+    let mailbox = args
+        .mailbox
+        .clone()
+        .or(target.mailbox.clone())
+        .unwrap_or_else(|| "INBOX".into());
+    refuse_control("--mailbox", &mailbox)?;
+    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
+        bail!(
+            "--timeout {}: give a number of seconds above 0 and at most 3600",
+            args.timeout
+        );
+    }
+    if args.max_hops > 100 {
+        bail!("--max-hops {}: at most 100", args.max_hops);
+    }
+    let tls_mode = args.tls.mode();
+    let port = target.port.unwrap_or(tls_mode.default_port());
+    Ok(ProbeSettings {
+        target_input: args.target.clone(),
+        host: target.host.clone(),
+        port,
+        user,
+        mailbox,
+        read_only: args.read_only,
+        tls_mode,
+        tls: args.tls.options(),
+        auth: match args.auth {
+            AuthArg::Login => AuthChoice::Login,
+            AuthArg::Plain => AuthChoice::Plain,
+        },
+        policy: Policy {
+            mode: match args.follow {
+                FollowArg::Auto => FollowMode::Auto,
+                FollowArg::Ask => FollowMode::Ask,
+                FollowArg::Never => FollowMode::Never,
+            },
+            max_hops: args.max_hops,
+            allow_hosts: args.allow_host.clone(),
+            named_host: target.host,
+            interactive,
+        },
+        session: SessionOptions {
+            timeout: Duration::from_secs_f64(args.timeout),
+            ..SessionOptions::default()
+        },
+        cert_warn_days: args.cert_warn_days,
+    })
+}
+
+/// Asks on the terminal (stderr for the question, stdin for the answer).
+pub struct TerminalConfirm;
+
+impl Confirm for TerminalConfirm {
+    fn confirm(&mut self, question: &str) -> bool {
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{question} [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+}
+
+/// Runs `imapref probe`.
+pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
+    let interactive = !args.password.password_stdin
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal();
+    let settings = match settings(&args, interactive) {
+        Ok(s) => s,
+        Err(err) => return usage_error(args.json, &err),
+    };
+    let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
+    let password = match args.password.read(&prompt) {
+        Ok(p) => p,
+        Err(err) => return usage_error(args.json, &err),
+    };
+    let report = if interactive {
+        probe::run(&settings, &password, &mut TerminalConfirm).await
+    } else {
+        probe::run(&settings, &password, &mut NoOneToAsk).await
+    };
+    write_stdout(|out| {
+        if args.json {
+            json::write(&report, out)
+        } else {
+            human::report(&report, args.verbose, out)
+        }
+    })?;
+    Ok(report.verdict.exit_code)
+}
+
+/// Prints a usage or input error (as JSON in JSON mode) and returns exit code 3.
+pub fn usage_error(json_mode: bool, err: &anyhow::Error) -> anyhow::Result<i32> {
+    let message = format!("{err:#}");
+    if json_mode {
+        let doc = json::ErrorDocument {
+            version: crate::probe::report::REPORT_VERSION,
+            error: json::ErrorBody {
+                phase: "usage",
+                message: &message,
+            },
+            exit_code: crate::exit::UNKNOWN,
+        };
+        write_stdout(|out| json::write(&doc, out))?;
+    } else {
+        eprintln!("imapref: {message}");
+    }
+    Ok(crate::exit::UNKNOWN)
+}

@@ -1,0 +1,888 @@
+//! One hop of a probe: connect, TLS, greeting, capabilities, STARTTLS, login, RLIST, SELECT, LOGOUT — each step timed
+//! and recorded, failures turned into diagnoses. LOGOUT is sent on every connection that was opened, after failures too.
+
+use std::time::Instant;
+
+use crate::explain::known_text::{self, NO_REPLICA};
+use crate::explain::{explain_response, product, ReferralKind};
+use crate::proto::code::Code;
+use crate::proto::command::{Arg, Command};
+use crate::proto::response::{Kind, Response, Status};
+use crate::secret::Secret;
+use crate::session::{Outcome, Session, SessionError};
+use crate::transport::{CertificateInfo, Endpoint, TlsMode};
+
+use super::report::{
+    CommandResult, Diagnosis, Greeting, Hop, HopError, HopReason, MailboxState, Mark, Severity,
+    Step,
+};
+use super::{AuthChoice, HopPlan, Next, ProbeSettings};
+
+/// What one hop gave.
+#[derive(Debug)]
+pub struct HopRun {
+    /// The hop's record.
+    pub hop: Hop,
+    /// Findings along the way.
+    pub diagnoses: Vec<Diagnosis>,
+    /// The failure that ended the probe here, if any.
+    pub failure: Option<Diagnosis>,
+    /// The server could not be reached at all (a replica's alternative may be tried).
+    pub unreachable: bool,
+    /// The mailbox was opened here.
+    pub reached: bool,
+    /// What to do next.
+    pub next: Next,
+}
+
+struct Walk<'a> {
+    plan: &'a HopPlan,
+    settings: &'a ProbeSettings,
+    hop: Hop,
+    diagnoses: Vec<Diagnosis>,
+    reached: bool,
+    unreachable: bool,
+}
+
+/// Ends a walk early: the finding and the phase.
+struct Stop {
+    diagnosis: Diagnosis,
+    phase: &'static str,
+}
+
+fn stop(
+    phase: &'static str,
+    id: &str,
+    severity: Severity,
+    message: String,
+    next_step: impl Into<String>,
+) -> Stop {
+    Stop {
+        diagnosis: Diagnosis {
+            id: id.into(),
+            severity,
+            message,
+            next_step: Some(next_step.into()),
+        },
+        phase,
+    }
+}
+
+/// Runs one hop.
+pub async fn run(
+    plan: &HopPlan,
+    settings: &ProbeSettings,
+    password: &Secret,
+    number: usize,
+) -> HopRun {
+    let started = Instant::now();
+    let mut walk = Walk {
+        plan,
+        settings,
+        hop: Hop {
+            number,
+            server: plan.server(),
+            reason: plan.reason.clone(),
+            user: plan.user.clone(),
+            mailbox: plan.mailbox.clone(),
+            tls_mode: plan.tls_mode,
+            encrypted: false,
+            connect: None,
+            certificate: None,
+            greeting: None,
+            capabilities: Vec::new(),
+            capabilities_from: None,
+            login: None,
+            rlist: None,
+            select: None,
+            mailbox_state: None,
+            password_sent: false,
+            logout_answered: false,
+            round_trips: 0,
+            steps: Vec::new(),
+            error: None,
+            transcript: Vec::new(),
+            ms: 0.0,
+        },
+        diagnoses: Vec::new(),
+        reached: false,
+        unreachable: false,
+    };
+    let mut session = None;
+    let result = walk.walk(&mut session, password).await;
+    let mut failure = None;
+    let next = match result {
+        Ok(next) => next,
+        Err(s) => {
+            walk.hop.error = Some(HopError {
+                phase: s.phase.into(),
+                message: s.diagnosis.message.clone(),
+            });
+            failure = Some(s.diagnosis);
+            Next::Done
+        }
+    };
+    if let Some(mut session) = session {
+        if session.is_connected() {
+            let t = Instant::now();
+            let answered = session.logout().await;
+            walk.hop.logout_answered = answered;
+            walk.step(
+                "logout",
+                if answered { Mark::Ok } else { Mark::Info },
+                t,
+                if answered {
+                    "LOGOUT answered".into()
+                } else {
+                    "closed without an answer to LOGOUT".into()
+                },
+            );
+        }
+        walk.hop.round_trips = session.round_trips();
+        walk.hop.transcript = session.transcript().entries().to_vec();
+        walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
+    }
+    walk.hop.ms = ms(started);
+    HopRun {
+        hop: walk.hop,
+        diagnoses: walk.diagnoses,
+        failure,
+        unreachable: walk.unreachable,
+        reached: walk.reached,
+        next,
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+impl Walk<'_> {
+    fn step(&mut self, name: &str, mark: Mark, since: Instant, detail: String) {
+        self.hop.steps.push(Step {
+            name: name.into(),
+            mark,
+            ms: ms(since),
+            detail,
+        });
+    }
+
+    fn first_hop(&self) -> bool {
+        self.plan.reason == HopReason::Start
+    }
+
+    /// Turns a session error into a stop, with the severity the exit-code contract gives it.
+    fn session_failure(&mut self, step: &'static str, since: Instant, err: SessionError) -> Stop {
+        self.step(step, Mark::Fail, since, err.to_string());
+        let server = self.plan.server();
+        let referral_target = !self.first_hop();
+        if err.is_tls() {
+            let next = if referral_target && self.plan.tls_mode != TlsMode::Plain {
+                "The referred server must offer the same TLS as the first one; imapref never drops to a lower level."
+            } else {
+                "Check the certificate (--ca-file for a private CA) or the TLS mode (--tls for port 993, --starttls for 143)."
+            };
+            return stop(
+                "tls",
+                "tls-failure",
+                Severity::Critical,
+                format!("TLS with {server} failed: {err}"),
+                next,
+            );
+        }
+        if referral_target {
+            let id = if matches!(self.plan.reason, HopReason::MailboxReferral { .. }) {
+                "mailbox-referral-unreachable"
+            } else {
+                "referral-unreachable"
+            };
+            return stop(
+                step,
+                id,
+                Severity::Critical,
+                format!("The referred server {server} could not be used: {err}"),
+                "Check that the referred server is up and that the referral names the right host and port.",
+            );
+        }
+        let (id, next) = match &err {
+            e if e.is_timeout() => (
+                "timeout",
+                "Check the host and port, and any firewall; raise --timeout for a slow server.",
+            ),
+            SessionError::Frame(_) => (
+                "garbage",
+                "This does not look like an IMAP server; check the port.",
+            ),
+            SessionError::ClosedByServer { .. } => (
+                "connection-closed",
+                "Check the server's logs for why it closed the connection.",
+            ),
+            _ => (
+                "connect-failure",
+                "Check the host name, the port and that the server is running.",
+            ),
+        };
+        stop(
+            step,
+            id,
+            Severity::Unknown,
+            format!("{server}: {err}"),
+            next,
+        )
+    }
+
+    async fn walk(&mut self, slot: &mut Option<Session>, password: &Secret) -> Result<Next, Stop> {
+        let plan = self.plan;
+        let settings = self.settings;
+        // 1. Resolve and connect.
+        let t = Instant::now();
+        let endpoint = Endpoint::new(plan.host.clone(), plan.port);
+        let (session, info) = match Session::connect(&endpoint, settings.session).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.unreachable = true;
+                return Err(self.session_failure("connect", t, e));
+            }
+        };
+        let tried = info.addresses_tried.len();
+        self.step(
+            "connect",
+            Mark::Ok,
+            t,
+            format!(
+                "{} ({} address{} tried)",
+                info.connected_to,
+                tried,
+                if tried == 1 { "" } else { "es" }
+            ),
+        );
+        self.hop.connect = Some(info);
+        let session = slot.insert(session);
+
+        // 2. Implicit TLS.
+        if plan.tls_mode == TlsMode::Implicit {
+            let t = Instant::now();
+            match session.start_tls(&plan.host, &settings.tls).await {
+                Ok(cert) => self.certificate("tls", t, cert),
+                Err(e) => return Err(self.session_failure("tls", t, e)),
+            }
+        }
+
+        // 3. Greeting.
+        let t = Instant::now();
+        let greeting = match session.read_greeting().await {
+            Ok(g) => g,
+            Err(e) => return Err(self.session_failure("greeting", t, e)),
+        };
+        let Kind::Greeting { status, code, text } = &greeting.kind else {
+            let line = greeting.first_line();
+            self.step("greeting", Mark::Fail, t, line.clone());
+            return Err(stop(
+                "greeting",
+                "garbage",
+                Severity::Unknown,
+                format!(
+                    "{} did not greet like an IMAP server: `{line}`",
+                    plan.server()
+                ),
+                "Check the port: this does not look like an IMAP server.",
+            ));
+        };
+        let named = product::recognise(text);
+        let product_note = named
+            .as_ref()
+            .map_or_else(String::new, |p| match &p.version {
+                Some(v) => format!(" [{} {v}]", p.name),
+                None => format!(" [{}]", p.name),
+            });
+        self.hop.greeting = Some(Greeting {
+            line: greeting.first_line(),
+            status: *status,
+            product: named,
+        });
+        match (status, code) {
+            (Status::Bye, Some(Code::Referral(urls))) => {
+                self.step(
+                    "greeting",
+                    Mark::Info,
+                    t,
+                    format!("BYE [REFERRAL]: this server takes no connections{product_note}"),
+                );
+                self.diagnoses.push(Diagnosis {
+                    id: "greeting-referral".into(),
+                    severity: Severity::Info,
+                    message: format!(
+                        "{} refuses connections and refers clients to {}.",
+                        plan.server(),
+                        urls[0].raw
+                    ),
+                    next_step: Some("Point clients at the referred server.".into()),
+                });
+                return Ok(Next::Follow {
+                    kind: ReferralKind::Login,
+                    urls: urls.clone(),
+                });
+            }
+            (Status::Bye, _) => {
+                self.step("greeting", Mark::Fail, t, greeting.first_line());
+                return Err(stop(
+                    "greeting",
+                    "server-refuses",
+                    Severity::Critical,
+                    format!("{} refuses connections: {text}", plan.server()),
+                    "Check the server's state and logs.",
+                ));
+            }
+            (Status::Preauth, _) => self.step(
+                "greeting",
+                Mark::Info,
+                t,
+                format!("PREAUTH: already authenticated{product_note}"),
+            ),
+            _ => self.step(
+                "greeting",
+                Mark::Ok,
+                t,
+                format!("{}{product_note}", greeting.first_line()),
+            ),
+        }
+        let preauth = *status == Status::Preauth;
+        if session.capabilities().is_some() {
+            self.capabilities(session, "greeting");
+        }
+
+        // 4. Capabilities, 5. STARTTLS.
+        if session.capabilities().is_none() {
+            self.fetch_capabilities(session, "command").await?;
+        }
+        if matches!(
+            plan.tls_mode,
+            TlsMode::StartTls | TlsMode::StartTlsOpportunistic
+        ) {
+            let t = Instant::now();
+            if session.has_capability("STARTTLS") {
+                match session.starttls(&plan.host, &settings.tls).await {
+                    Ok((_, cert)) => self.certificate("starttls", t, cert),
+                    Err(e) => return Err(self.session_failure("starttls", t, e)),
+                }
+                self.fetch_capabilities(session, "command").await?;
+            } else if plan.tls_mode == TlsMode::StartTlsOpportunistic {
+                self.step(
+                    "starttls",
+                    Mark::Warn,
+                    t,
+                    "not offered; going on in plaintext (--starttls=opportunistic)".into(),
+                );
+                self.diagnoses.push(Diagnosis {
+                    id: "no-starttls".into(),
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{} does not offer STARTTLS; the password went in plaintext.",
+                        plan.server()
+                    ),
+                    next_step: Some("Enable TLS on the server.".into()),
+                });
+            } else {
+                self.step(
+                    "starttls",
+                    Mark::Fail,
+                    t,
+                    "the server does not advertise STARTTLS".into(),
+                );
+                let message = if self.first_hop() {
+                    format!("{} does not offer STARTTLS (--starttls).", plan.server())
+                } else {
+                    format!(
+                        "The referred server {} does not offer STARTTLS; following would drop below the first hop's TLS.",
+                        plan.server()
+                    )
+                };
+                return Err(stop(
+                    "starttls",
+                    "tls-downgrade-refused",
+                    Severity::Critical,
+                    message,
+                    "Enable TLS on that server; use --starttls=opportunistic only if plaintext is acceptable.",
+                ));
+            }
+        }
+
+        // 6. Login.
+        let mut login_referral = None;
+        if !preauth {
+            if session.has_capability("LOGINDISABLED") && !session.is_tls() {
+                return Err(stop(
+                    "login",
+                    "login-disabled",
+                    Severity::Critical,
+                    format!(
+                        "{} refuses LOGIN without TLS (LOGINDISABLED).",
+                        plan.server()
+                    ),
+                    "Use --starttls or --tls.",
+                ));
+            }
+            let t = Instant::now();
+            let plain = settings.auth == AuthChoice::Plain || plan.url_wants_plain;
+            let result = if plain {
+                session.authenticate_plain(&plan.user, password).await
+            } else {
+                let tag = session.next_tag();
+                let command = Command::new(tag, "LOGIN")
+                    .arg(Arg::Astring(plan.user.clone()))
+                    .arg(Arg::Secret(password.clone()));
+                session.run(&command).await
+            };
+            self.hop.password_sent = true;
+            let outcome = match result {
+                Ok(o) => o,
+                Err(e) => return Err(self.session_failure("login", t, e)),
+            };
+            let shown = if plain {
+                format!("{} AUTHENTICATE PLAIN ***", outcome.tag)
+            } else {
+                format!("{} LOGIN {} ***", outcome.tag, plan.user)
+            };
+            let result = command_result(&shown, &outcome);
+            let referral = result.referral.clone();
+            self.hop.login = Some(result);
+            match (outcome.status(), outcome.code()) {
+                (Status::Ok, Some(Code::Referral(urls))) => {
+                    let target = urls[0].raw.clone();
+                    self.step(
+                        "login",
+                        Mark::Info,
+                        t,
+                        format!(
+                            "logged in, but the user's home is elsewhere: OK [REFERRAL {target}]"
+                        ),
+                    );
+                    self.diagnoses.push(Diagnosis {
+                        id: "login-referral".into(),
+                        severity: Severity::Info,
+                        message: format!(
+                            "{} logged the user in but names their home server: {} (OK [REFERRAL], RFC 2221).",
+                            plan.server(),
+                            describe_target(referral.as_ref())
+                        ),
+                        next_step: Some("Clients that do not follow referrals must be pointed at the home server.".into()),
+                    });
+                    login_referral = Some(urls.clone());
+                }
+                (Status::No, Some(Code::Referral(urls))) => {
+                    self.step(
+                        "login",
+                        Mark::Info,
+                        t,
+                        format!("not logged in; referred: NO [REFERRAL {}]", urls[0].raw),
+                    );
+                    self.diagnoses.push(Diagnosis {
+                        id: "login-referral".into(),
+                        severity: Severity::Info,
+                        message: format!(
+                            "{} does not serve this user and refers them to {} (NO [REFERRAL], RFC 2221).",
+                            plan.server(),
+                            describe_target(referral.as_ref())
+                        ),
+                        next_step: Some("Point the user's client at the referred server, or make the first one proxy.".into()),
+                    });
+                    return Ok(Next::Follow {
+                        kind: ReferralKind::Login,
+                        urls: urls.clone(),
+                    });
+                }
+                (Status::Ok, _) => {
+                    self.step(
+                        "login",
+                        Mark::Ok,
+                        t,
+                        format!("{} {}", outcome.tag, outcome.text()),
+                    );
+                }
+                (status, code) => {
+                    let line = outcome.completion.first_line();
+                    self.step("login", Mark::Fail, t, line.clone());
+                    let known = outcome.completion.text().and_then(known_text::recognise);
+                    let code_note = code
+                        .map(|c| format!(" {}", c.meaning()))
+                        .unwrap_or_default();
+                    return Err(stop(
+                        "login",
+                        if status == Status::Bad {
+                            "login-rejected"
+                        } else {
+                            "login-refused"
+                        },
+                        Severity::Critical,
+                        format!("{} refused the login: `{line}`.{code_note}", plan.server()),
+                        known.map_or("Check the login name's form and the password.", |k| {
+                            k.next_step
+                        }),
+                    ));
+                }
+            }
+            // Post-login capabilities: from the completion's code when given; otherwise asked with the SELECT below.
+            if matches!(outcome.code(), Some(Code::Capability(_))) {
+                self.capabilities(session, "login");
+            } else {
+                session.forget_capabilities();
+            }
+        }
+
+        // 7. SELECT (with RLIST first where mailbox referrals are advertised).
+        let outcome = self.select(session).await?;
+        if outcome.is_ok() {
+            self.reached = true;
+            return Ok(Next::Done);
+        }
+        if let (Status::No, Some(Code::Referral(urls))) = (outcome.status(), outcome.code()) {
+            self.diagnoses.push(Diagnosis {
+                id: "mailbox-referral".into(),
+                severity: Severity::Info,
+                message: format!(
+                    "`{}` lives on another server: {} (NO [REFERRAL], RFC 2193{}).",
+                    plan.mailbox,
+                    describe_target(self.hop.select.as_ref().and_then(|s| s.referral.as_ref())),
+                    if urls.len() > 1 {
+                        format!(", {} replicas", urls.len())
+                    } else {
+                        String::new()
+                    }
+                ),
+                next_step: None,
+            });
+            return Ok(Next::Follow {
+                kind: ReferralKind::Mailbox,
+                urls: urls.clone(),
+            });
+        }
+        let line = outcome.completion.first_line();
+        let known = outcome.completion.text().and_then(known_text::recognise);
+        if known.map(|k| k.id) == Some(NO_REPLICA.id) {
+            let message = match &login_referral {
+                Some(urls) => format!(
+                    "{}: `{line}`. The user is logged in on a server that holds no replica of `{}`. Its login referral \
+                     named the home server ({}); imapref follows it next.",
+                    plan.server(),
+                    plan.mailbox,
+                    urls[0].raw
+                ),
+                None => format!(
+                    "{}: `{line}`. The user is logged in on a server that holds no replica of `{}`, because the servers \
+                     do not replicate their directory or the client did not follow a login referral.",
+                    plan.server(),
+                    plan.mailbox
+                ),
+            };
+            self.diagnoses.push(Diagnosis {
+                id: NO_REPLICA.id.into(),
+                severity: if login_referral.is_some() {
+                    Severity::Info
+                } else {
+                    Severity::Critical
+                },
+                message,
+                next_step: Some(NO_REPLICA.next_step.into()),
+            });
+            if let Some(urls) = login_referral {
+                return Ok(Next::Follow {
+                    kind: ReferralKind::Login,
+                    urls,
+                });
+            }
+            return Err(Stop {
+                diagnosis: Diagnosis {
+                    id: "mailbox-not-reached".into(),
+                    severity: Severity::Critical,
+                    message: format!(
+                        "`{}` could not be opened on {}: no replica.",
+                        plan.mailbox,
+                        plan.server()
+                    ),
+                    next_step: Some(NO_REPLICA.next_step.into()),
+                },
+                phase: "select",
+            });
+        }
+        if let Some(urls) = login_referral {
+            // The mailbox is not here for another reason; the login referral still names the home server.
+            return Ok(Next::Follow {
+                kind: ReferralKind::Login,
+                urls,
+            });
+        }
+        let code_note = outcome
+            .code()
+            .map(|c| format!(" {}", c.meaning()))
+            .unwrap_or_default();
+        Err(stop(
+            "select",
+            "mailbox-not-reached",
+            Severity::Critical,
+            format!(
+                "`{}` could not be opened on {}: `{line}`.{code_note}",
+                plan.mailbox,
+                plan.server()
+            ),
+            known.map_or(
+                "Check the mailbox name (LIST shows them) and the user's rights.",
+                |k| k.next_step,
+            ),
+        ))
+    }
+
+    fn capabilities(&mut self, session: &Session, from: &str) {
+        let caps = session
+            .capabilities()
+            .map(<[String]>::to_vec)
+            .unwrap_or_default();
+        self.hop.capabilities = caps;
+        self.hop.capabilities_from = Some(from.into());
+    }
+
+    async fn fetch_capabilities(&mut self, session: &mut Session, from: &str) -> Result<(), Stop> {
+        let t = Instant::now();
+        let tag = session.next_tag();
+        match session.run(&Command::new(tag, "CAPABILITY")).await {
+            Ok(_) => {
+                self.capabilities(session, from);
+                let detail = capability_notes(&self.hop.capabilities);
+                self.step("capabilities", Mark::Ok, t, detail);
+                Ok(())
+            }
+            Err(e) => Err(self.session_failure("capabilities", t, e)),
+        }
+    }
+
+    fn certificate(&mut self, step: &str, since: Instant, cert: CertificateInfo) {
+        self.hop.encrypted = true;
+        let warn_days = self.settings.cert_warn_days;
+        let mark = if cert.days_left < warn_days {
+            Mark::Warn
+        } else {
+            Mark::Ok
+        };
+        let detail = format!(
+            "{} issued by {}, expires {} ({} days), {}",
+            cert.subject,
+            cert.issuer,
+            cert.not_after,
+            cert.days_left,
+            match &cert.verification {
+                crate::transport::Verification::Verified => "verified".to_string(),
+                other => format!("{other:?}"),
+            }
+        );
+        if cert.days_left < warn_days {
+            self.diagnoses.push(Diagnosis {
+                id: "certificate-expiring".into(),
+                severity: Severity::Warning,
+                message: format!(
+                    "{}'s certificate expires in {} days ({}).",
+                    self.plan.server(),
+                    cert.days_left,
+                    cert.not_after
+                ),
+                next_step: Some("Renew the certificate.".into()),
+            });
+        }
+        self.step(step, mark, since, detail);
+        self.hop.certificate = Some(cert);
+    }
+
+    /// SELECT or EXAMINE, pipelined behind CAPABILITY (when the post-login capabilities are unknown) and RLIST (when
+    /// mailbox referrals are advertised): one round trip in the common case. When the capabilities come back with
+    /// MAILBOX-REFERRALS and the mailbox was refused, RLIST + SELECT are sent once more, as Cyrus refers only clients
+    /// that have sent RLIST.
+    async fn select(&mut self, session: &mut Session) -> Result<Outcome, Stop> {
+        let mailbox = self.plan.mailbox.clone();
+        let verb = if self.settings.read_only {
+            "EXAMINE"
+        } else {
+            "SELECT"
+        };
+        let asked_caps = session.capabilities().is_none();
+        let mut rlist_sent = session.has_capability("MAILBOX-REFERRALS");
+        let t = Instant::now();
+        let mut commands = Vec::new();
+        if asked_caps {
+            commands.push(Command::new(session.next_tag(), "CAPABILITY"));
+        }
+        if rlist_sent {
+            commands.push(rlist(session.next_tag(), &mailbox));
+        }
+        commands.push(Command::new(session.next_tag(), verb).arg(Arg::Mailbox(mailbox.clone())));
+        let mut outcomes = match session.run_pipelined(&commands).await {
+            Ok(o) => o,
+            Err(e) => return Err(self.session_failure("select", t, e)),
+        };
+        if asked_caps {
+            self.capabilities(session, "command");
+        }
+        let retry = !rlist_sent
+            && session.has_capability("MAILBOX-REFERRALS")
+            && outcomes
+                .last()
+                .is_some_and(|o| o.status() == Status::No && o.code().is_none())
+            && outcomes
+                .last()
+                .and_then(|o| o.completion.text())
+                .and_then(known_text::recognise)
+                .is_none_or(|k| k.id != NO_REPLICA.id);
+        if retry {
+            rlist_sent = true;
+            let again = [
+                rlist(session.next_tag(), &mailbox),
+                Command::new(session.next_tag(), verb).arg(Arg::Mailbox(mailbox.clone())),
+            ];
+            outcomes = match session.run_pipelined(&again).await {
+                Ok(o) => o,
+                Err(e) => return Err(self.session_failure("select", t, e)),
+            };
+        }
+        let Some(outcome) = outcomes.pop() else {
+            return Err(stop(
+                "select",
+                "internal",
+                Severity::Unknown,
+                "no SELECT outcome".into(),
+                "Report this bug.",
+            ));
+        };
+        if rlist_sent {
+            if let Some(r) = outcomes.pop() {
+                let remote = r.untagged.iter().filter(|u| matches!(&u.kind, Kind::List { attributes, .. } if attributes.iter().any(|a| a.eq_ignore_ascii_case("\\Remote")))).count();
+                self.hop.rlist = Some(command_result(
+                    &format!("{} RLIST \"\" {mailbox}", r.tag),
+                    &r,
+                ));
+                self.step(
+                    "rlist",
+                    if r.is_ok() { Mark::Ok } else { Mark::Info },
+                    t,
+                    format!("{} entries, {remote} remote", r.untagged.len()),
+                );
+            }
+        }
+        let shown = format!("{} {verb} {mailbox}", outcome.tag);
+        self.hop.select = Some(command_result(&shown, &outcome));
+        if outcome.is_ok() {
+            let state = mailbox_state(&outcome);
+            let detail = format!(
+                "{}: {} messages, {} recent{}{}",
+                mailbox,
+                state.exists.map_or("?".into(), |n| n.to_string()),
+                state.recent.map_or("?".into(), |n| n.to_string()),
+                state
+                    .unseen
+                    .map(|n| format!(", first unseen #{n}"))
+                    .unwrap_or_default(),
+                state
+                    .uidvalidity
+                    .map(|n| format!(", UIDVALIDITY {n}"))
+                    .unwrap_or_default(),
+            );
+            self.step(&verb.to_ascii_lowercase(), Mark::Ok, t, detail);
+            self.hop.mailbox_state = Some(state);
+        } else {
+            let mark = if matches!(outcome.code(), Some(Code::Referral(_))) {
+                Mark::Info
+            } else {
+                Mark::Fail
+            };
+            self.step(
+                &verb.to_ascii_lowercase(),
+                mark,
+                t,
+                outcome.completion.first_line(),
+            );
+        }
+        Ok(outcome)
+    }
+}
+
+fn rlist(tag: String, mailbox: &str) -> Command {
+    Command::new(tag, "RLIST")
+        .arg(Arg::Astring(String::new()))
+        .arg(Arg::Mailbox(mailbox.to_string()))
+}
+
+fn command_result(shown: &str, outcome: &Outcome) -> CommandResult {
+    let explanation = explain_response(&outcome.completion);
+    CommandResult {
+        command: shown.to_string(),
+        status: outcome.status(),
+        code: outcome.code().cloned(),
+        text: outcome.text().to_string(),
+        line: outcome.completion.first_line(),
+        referral: explanation.referral,
+        ms: outcome.ms,
+    }
+}
+
+fn mailbox_state(outcome: &Outcome) -> MailboxState {
+    let mut state = MailboxState::default();
+    let codes = outcome
+        .untagged
+        .iter()
+        .chain(std::iter::once(&outcome.completion))
+        .filter_map(Response::code);
+    for code in codes {
+        match code {
+            Code::Unseen(n) => state.unseen = Some(*n),
+            Code::UidValidity(n) => state.uidvalidity = Some(*n),
+            Code::UidNext(n) => state.uidnext = Some(*n),
+            Code::ReadOnly => state.access = Some("READ-ONLY".into()),
+            Code::ReadWrite => state.access = Some("READ-WRITE".into()),
+            _ => {}
+        }
+    }
+    for response in &outcome.untagged {
+        match response.kind {
+            Kind::Exists { count } => state.exists = Some(count),
+            Kind::Recent { count } => state.recent = Some(count),
+            _ => {}
+        }
+    }
+    state
+}
+
+fn capability_notes(caps: &[String]) -> String {
+    let notable: Vec<&str> = caps
+        .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            let u = c.to_ascii_uppercase();
+            matches!(
+                u.as_str(),
+                "LOGIN-REFERRALS" | "MAILBOX-REFERRALS" | "STARTTLS" | "LOGINDISABLED"
+            ) || u.starts_with("AUTH=")
+        })
+        .collect();
+    format!(
+        "{} capabilities; notable: {}",
+        caps.len(),
+        if notable.is_empty() {
+            "none".into()
+        } else {
+            notable.join(" ")
+        }
+    )
+}
+
+fn describe_target(referral: Option<&crate::explain::ReferralExplanation>) -> String {
+    let Some(t) = referral.and_then(|r| r.targets.first()) else {
+        return "an unreadable URL".into();
+    };
+    match (&t.host, t.port) {
+        (Some(h), Some(p)) => {
+            let user = t
+                .user
+                .as_deref()
+                .map(|u| format!(" as {u}"))
+                .unwrap_or_default();
+            format!("{}{user}", super::target::authority(h, p))
+        }
+        _ => format!("{} ({})", t.raw, t.error.clone().unwrap_or_default()),
+    }
+}

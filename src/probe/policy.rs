@@ -1,0 +1,205 @@
+//! The referral-following policy: to which hosts imapref may send the password without asking.
+//!
+//! RFC 5092 (sections 3.2 and 10) and RFC 2221 warn that a referral can be used to catch passwords. imapref's trusted
+//! set is:
+//! - the host the user named on the command line;
+//! - loopback (`localhost`, 127.0.0.0/8, `::1`);
+//! - hosts in the named host's domain (for `imap1.example.com`, any `*.example.com`);
+//! - hosts matching an `--allow-host PATTERN` (`*` matches any run of characters; case-insensitive).
+//!
+//! With `--follow=auto` a trusted host is followed, another is asked about on a terminal and refused without one.
+//! `--follow=ask` asks for every hop on a terminal (refusing without one); `--follow=never` follows nothing.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// How referrals are followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowMode {
+    /// Follow to trusted hosts; ask about others on a terminal, refuse without one.
+    #[default]
+    Auto,
+    /// Ask before every hop (refuse without a terminal).
+    Ask,
+    /// Never follow; report the referral only.
+    Never,
+}
+
+/// The policy in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    /// The mode.
+    pub mode: FollowMode,
+    /// The most referrals followed in one probe (RFC 2221 says a client must not go past 10 without asking).
+    pub max_hops: usize,
+    /// `--allow-host` patterns.
+    pub allow_hosts: Vec<String>,
+    /// The host the user named.
+    pub named_host: String,
+    /// Whether a person can be asked (a terminal on stdin and stderr).
+    #[serde(skip)]
+    pub interactive: bool,
+}
+
+/// What the policy says about one hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Follow; the reason names the rule that trusts the host.
+    Follow(String),
+    /// Ask the person first.
+    Ask(String),
+    /// Do not follow; the reason says how to allow it.
+    Refuse(String),
+}
+
+impl Policy {
+    /// Decides about sending the password to `host`.
+    pub fn decide(&self, host: &str) -> Decision {
+        if self.mode == FollowMode::Never {
+            return Decision::Refuse("--follow=never: referrals are reported, not followed".into());
+        }
+        let trusted = self.trust_reason(host);
+        let how_to_allow = format!(
+            "rerun with --allow-host {host} to trust it, or --follow=ask on a terminal to be asked"
+        );
+        match (self.mode, trusted, self.interactive) {
+            (FollowMode::Auto, Some(reason), _) => Decision::Follow(reason),
+            (_, _, true) => Decision::Ask(format!("{host} is not a host you named; send the password there?")),
+            (FollowMode::Ask, Some(_), false) => {
+                Decision::Refuse(format!("--follow=ask needs a terminal to ask on; {how_to_allow}"))
+            }
+            (_, _, false) => {
+                Decision::Refuse(format!("{host} is not in the trusted set and there is no terminal to ask on; {how_to_allow}"))
+            }
+        }
+    }
+
+    /// Why `host` is trusted, or `None`.
+    pub fn trust_reason(&self, host: &str) -> Option<String> {
+        let host_l = host.trim_end_matches('.').to_ascii_lowercase();
+        let named = self.named_host.trim_end_matches('.').to_ascii_lowercase();
+        if host_l == named {
+            return Some("the host you named".into());
+        }
+        if is_loopback(&host_l) {
+            return Some("loopback".into());
+        }
+        if let Some(domain) = parent_domain(&named) {
+            if host_l.ends_with(&format!(".{domain}")) {
+                return Some(format!("in the named host's domain ({domain})"));
+            }
+        }
+        self.allow_hosts
+            .iter()
+            .find(|p| glob_match(&p.to_ascii_lowercase(), &host_l))
+            .map(|p| format!("--allow-host {p}"))
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `imap1.example.com` → `example.com`; nothing for IP addresses or names with fewer than three labels (the domain of
+/// `example.com` would be a public suffix).
+fn parent_domain(host: &str) -> Option<String> {
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    (labels.len() >= 3).then(|| labels[1..].join("."))
+}
+
+/// `*` matches any run of characters.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first)
+        || !text[first.len()..].ends_with(last)
+        || text.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(mode: FollowMode, interactive: bool) -> Policy {
+        Policy {
+            mode,
+            max_hops: 10,
+            allow_hosts: vec!["*.partner.net".into()],
+            named_host: "imap1.example.com".into(),
+            interactive,
+        }
+    }
+
+    #[test]
+    fn trusted_set() {
+        let p = policy(FollowMode::Auto, false);
+        assert!(matches!(p.decide("IMAP1.example.com"), Decision::Follow(_)));
+        assert!(matches!(p.decide("127.0.0.2"), Decision::Follow(_)));
+        assert!(matches!(p.decide("::1"), Decision::Follow(_)));
+        assert!(matches!(p.decide("imap2.example.com"), Decision::Follow(_)));
+        assert!(matches!(p.decide("mx.partner.net"), Decision::Follow(_)));
+        assert!(matches!(
+            p.decide("evil.example.com.attacker.org"),
+            Decision::Refuse(_)
+        ));
+        assert!(matches!(p.decide("partner.net"), Decision::Refuse(_)));
+    }
+
+    #[test]
+    fn refusal_says_how_to_allow() {
+        let Decision::Refuse(reason) = policy(FollowMode::Auto, false).decide("other.org") else {
+            panic!("must refuse")
+        };
+        assert!(reason.contains("--allow-host other.org"), "{reason}");
+    }
+
+    #[test]
+    fn modes() {
+        assert!(matches!(
+            policy(FollowMode::Auto, true).decide("other.org"),
+            Decision::Ask(_)
+        ));
+        assert!(matches!(
+            policy(FollowMode::Ask, true).decide("127.0.0.1"),
+            Decision::Ask(_)
+        ));
+        assert!(matches!(
+            policy(FollowMode::Ask, false).decide("127.0.0.1"),
+            Decision::Refuse(_)
+        ));
+        assert!(matches!(
+            policy(FollowMode::Never, true).decide("127.0.0.1"),
+            Decision::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("mail*.example.com", "mail2.example.com"));
+        assert!(!glob_match("mail*.example.com", "mail2.example.org"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("a*a", "a"));
+    }
+}

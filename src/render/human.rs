@@ -1,0 +1,226 @@
+//! The human renderer: a probe report as one line per step (mark, timing, essentials), the referral chain drawn as
+//! hops (A → B → C), the findings, and a verdict sentence naming the next thing to check; explanations of server lines.
+//! Colour comes from `colored`, switched on or off once at the edge.
+
+use std::io::{self, Write};
+
+use colored::Colorize;
+
+use crate::explain::{Explanation, ReferralKind};
+use crate::probe::report::{Hop, HopReason, Mark, Report, Severity, VerdictStatus};
+use crate::session::transcript::Direction;
+
+/// Renders a probe report. `verbose` adds each hop's transcript (`C:`/`S:` lines, passwords already `***`).
+pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
+    let t = &report.target;
+    writeln!(
+        out,
+        "{} {} as {}, mailbox {}{} ({})",
+        "imapref probe".bold(),
+        t.server,
+        t.user,
+        t.mailbox,
+        if t.read_only { " (read-only)" } else { "" },
+        t.tls_mode
+    )?;
+    for hop in &report.hops {
+        writeln!(out)?;
+        hop_lines(hop, verbose, out)?;
+    }
+    writeln!(out)?;
+    if report.chain.len() > 1 {
+        writeln!(out, "{:<17}{}", "referral chain:", report.chain.join(" → "))?;
+    }
+    let sent = if report.password_sent_to.is_empty() {
+        "nobody".to_string()
+    } else {
+        report.password_sent_to.join(", ")
+    };
+    writeln!(out, "{:<17}{}", "password sent to:", sent)?;
+    if !report.diagnoses.is_empty() {
+        writeln!(out, "findings:")?;
+        for d in &report.diagnoses {
+            let label = match d.severity {
+                Severity::Info => "info".cyan(),
+                Severity::Warning => "warning".yellow(),
+                Severity::Critical => "critical".red(),
+                Severity::Unknown => "unknown".magenta(),
+            };
+            writeln!(out, "  {:<9} {}", label, d.message)?;
+        }
+    }
+    writeln!(out)?;
+    let v = &report.verdict;
+    let word = match v.status {
+        VerdictStatus::Ok => "OK".green().bold(),
+        VerdictStatus::Warning => "WARNING".yellow().bold(),
+        VerdictStatus::Critical => "CRITICAL".red().bold(),
+        VerdictStatus::Unknown => "UNKNOWN".magenta().bold(),
+    };
+    writeln!(out, "{word}: {}", v.summary)?;
+    if !v.next_step.is_empty() {
+        writeln!(out, "{} {}", "next:".bold(), v.next_step)?;
+    }
+    writeln!(
+        out,
+        "({:.0} ms, exit code {})",
+        report.total_ms, v.exit_code
+    )
+}
+
+fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
+    let why = match &hop.reason {
+        HopReason::Start => "the server you named".to_string(),
+        HopReason::LoginReferral { url } => format!("login referral {url}"),
+        HopReason::MailboxReferral { url } => format!("mailbox referral {url}"),
+    };
+    writeln!(
+        out,
+        "{} {}  {}  as {}  ({why})",
+        "hop".bold(),
+        hop.number.to_string().bold(),
+        hop.server.bold(),
+        hop.user
+    )?;
+    for step in &hop.steps {
+        let mark = match step.mark {
+            Mark::Ok => "ok  ".green(),
+            Mark::Warn => "warn".yellow(),
+            Mark::Fail => "fail".red(),
+            Mark::Info => "info".cyan(),
+        };
+        writeln!(
+            out,
+            "  {mark}  {:<12} {:>8.1} ms  {}",
+            step.name, step.ms, step.detail
+        )?;
+    }
+    if let Some(referral) = hop.login.as_ref().and_then(|l| l.referral.as_ref()) {
+        for target in &referral.targets {
+            writeln!(out, "        referral: {}", decode_line(target))?;
+        }
+    }
+    if let Some(referral) = hop.select.as_ref().and_then(|s| s.referral.as_ref()) {
+        for (i, target) in referral.targets.iter().enumerate() {
+            writeln!(out, "        replica {}: {}", i + 1, decode_line(target))?;
+        }
+    }
+    writeln!(
+        out,
+        "        {} round trips after the greeting, {:.1} ms",
+        hop.round_trips, hop.ms
+    )?;
+    if verbose && !hop.transcript.is_empty() {
+        writeln!(out, "        transcript:")?;
+        for e in &hop.transcript {
+            let prefix = match e.direction {
+                Direction::Client => "C:".blue(),
+                Direction::Server => "S:".normal(),
+                Direction::Note => "--".dimmed(),
+            };
+            writeln!(out, "        {prefix} {}", e.text)?;
+        }
+    }
+    Ok(())
+}
+
+fn decode_line(t: &crate::explain::ReferralTarget) -> String {
+    if let Some(err) = &t.error {
+        return format!("{} — cannot be followed: {err}", t.raw);
+    }
+    let user = t
+        .user
+        .as_deref()
+        .map_or("(same login name)".to_string(), |u| format!("user {u}"));
+    let mech = t
+        .mechanism
+        .as_deref()
+        .map_or(String::new(), |m| format!(", AUTH={m}"));
+    let host = match (&t.host, t.port) {
+        (Some(h), Some(p)) => crate::probe::target::authority(h, p),
+        _ => String::new(),
+    };
+    let mailbox = t
+        .mailbox
+        .as_deref()
+        .map(|m| format!(", mailbox {m}"))
+        .unwrap_or_default();
+    format!("{host}, {user}{mech}{mailbox}")
+}
+
+/// Renders explanations of server lines, one block per line.
+pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()> {
+    for (i, e) in list.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}", e.line.bold())?;
+        writeln!(out, "  kind:      {}", e.kind)?;
+        if let (Some(code), Some(meaning)) = (&e.code, &e.code_meaning) {
+            writeln!(out, "  code:      {} — {meaning}", code.yellow())?;
+        }
+        writeln!(out, "  meaning:   {}", e.summary)?;
+        if let Some(p) = &e.product {
+            writeln!(
+                out,
+                "  server:    {}{}",
+                p.name,
+                p.version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default()
+            )?;
+        }
+        if let Some(r) = &e.referral {
+            let kind = match r.kind {
+                ReferralKind::Login => "login referral (RFC 2221)",
+                ReferralKind::Mailbox => "mailbox referral (RFC 2193)",
+            };
+            writeln!(out, "  referral:  {}", kind.cyan())?;
+            let logged_in = match r.logged_in {
+                Some(true) => "yes: the user is logged in on this server",
+                Some(false) => "no",
+                None => "unchanged by this line (a mailbox referral comes after login)",
+            };
+            writeln!(out, "  logged in: {logged_in}")?;
+            for (n, t) in r.targets.iter().enumerate() {
+                let label = if r.targets.len() > 1 {
+                    format!("url {}:", n + 1)
+                } else {
+                    "url:".into()
+                };
+                writeln!(out, "  {label:<10} {}", t.raw)?;
+                if let Some(err) = &t.error {
+                    writeln!(out, "             cannot be followed: {err}")?;
+                    continue;
+                }
+                let user = t
+                    .user
+                    .as_deref()
+                    .map_or("(none: keep the login name already used)".into(), |u| {
+                        u.to_string()
+                    });
+                writeln!(out, "             user {user}")?;
+                let mech = match t.mechanism.as_deref() {
+                    None | Some("*") => "any the server offers".to_string(),
+                    Some(m) => m.to_string(),
+                };
+                writeln!(out, "             mechanism {mech}")?;
+                if let (Some(h), Some(p)) = (&t.host, t.port) {
+                    writeln!(out, "             host {h}, port {p}")?;
+                }
+                if let Some(m) = &t.mailbox {
+                    writeln!(out, "             mailbox {m}")?;
+                }
+            }
+            writeln!(out, "  next:      {}", r.next_step)?;
+        }
+        if let Some(d) = &e.diagnosis {
+            writeln!(out, "  diagnosis: {}", d.meaning)?;
+            if e.referral.is_none() {
+                writeln!(out, "  next:      {}", d.next_step)?;
+            }
+        }
+    }
+    Ok(())
+}
