@@ -561,14 +561,14 @@ impl Walk<'_> {
         if known.map(|k| k.id) == Some(NO_REPLICA.id) {
             let message = match &login_referral {
                 Some(urls) => format!(
-                    "{}: `{line}`. The user is logged in on a server that holds no replica of `{}`. Its login referral \
+                    "{}: `{line}` — the user is logged in on a server that holds no replica of `{}`. Its login referral \
                      named the home server ({}); imapref follows it next.",
                     plan.server(),
                     plan.mailbox,
                     urls[0].raw
                 ),
                 None => format!(
-                    "{}: `{line}`. The user is logged in on a server that holds no replica of `{}`, because the servers \
+                    "{}: `{line}` — the user is logged in on a server that holds no replica of `{}`, because the servers \
                      do not replicate their directory or the client did not follow a login referral.",
                     plan.server(),
                     plan.mailbox

@@ -29,14 +29,14 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
     }
     writeln!(out)?;
     if report.chain.len() > 1 {
-        writeln!(out, "{:<17}{}", "referral chain:", report.chain.join(" → "))?;
+        writeln!(out, "{:<18}{}", "referral chain:", report.chain.join(" → "))?;
     }
     let sent = if report.password_sent_to.is_empty() {
         "nobody".to_string()
     } else {
         report.password_sent_to.join(", ")
     };
-    writeln!(out, "{:<17}{}", "password sent to:", sent)?;
+    writeln!(out, "{:<18}{}", "password sent to:", sent)?;
     if !report.diagnoses.is_empty() {
         writeln!(out, "findings:")?;
         for d in &report.diagnoses {

@@ -1,0 +1,287 @@
+//! The lab's sockets: one accept loop per listener, and the driver that runs a [`Connection`] over a socket: framing
+//! with small limits, `+` continuations for synchronizing literals, the STARTTLS upgrade, the idle timeout, the
+//! connection limit and shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+
+use super::server::{Connection, Reply, ServerSpec};
+use crate::proto::framing::{Frame, FrameError, Framer, FramerLimits};
+
+/// Limits that keep one client (or many) from making the lab use unbounded memory or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A connection that sends nothing for this long gets `* BYE Autologout; idle for too long`. Default 60 s:
+    /// long enough to type the KB's commands by hand, short enough that forgotten sessions go away.
+    pub idle_timeout: Duration,
+    /// The TLS handshake (implicit TLS or after STARTTLS) must finish within this. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Connections open at once across the whole lab; more get `* BYE` and are closed. Default 1024: far above
+    /// what a probe or a load test needs, low enough to stay under the usual 1024+ file-descriptor limit.
+    pub max_connections: usize,
+    /// The longest command line. Default 64 KiB: real commands are far shorter.
+    pub max_line: usize,
+    /// The largest literal a client may send (a password, a mailbox name). Default 64 KiB; bigger gets `* BAD` and
+    /// the connection is closed.
+    pub max_literal: usize,
+    /// Replies are written once this many bytes are waiting, so a client that pipelines many FETCHes in one read
+    /// cannot make the lab buffer all the answers. Default 64 KiB.
+    pub write_chunk: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            idle_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_line: 64 * 1024,
+            max_literal: 64 * 1024,
+            write_chunk: 64 * 1024,
+        }
+    }
+}
+
+/// How long connections get to say BYE when the lab shuts down.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// How long closing a connection (TLS close_notify, FIN) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What every accept loop shares.
+pub(crate) struct Shared {
+    /// Connections accepted so far, on every listener.
+    pub connections_served: AtomicU64,
+    /// One permit per open connection.
+    pub slots: Arc<Semaphore>,
+    /// The limits.
+    pub limits: ConnectionLimits,
+    /// The TLS side, for implicit TLS and STARTTLS.
+    pub acceptor: tokio_native_tls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("connections_served", &self.connections_served)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts connections on `listener` until `stop` turns true (or its sender goes away), then gives open
+/// connections [`SHUTDOWN_GRACE`] to say BYE and aborts the rest. Dropping (aborting) this task aborts every
+/// connection it spawned.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    spec: Arc<ServerSpec>,
+    implicit_tls: bool,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let for_connections = stop.clone();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _peer)) => {
+                    shared.connections_served.fetch_add(1, Ordering::Relaxed);
+                    let permit = Arc::clone(&shared.slots).try_acquire_owned();
+                    let spec = Arc::clone(&spec);
+                    let shared = Arc::clone(&shared);
+                    let stop = for_connections.clone();
+                    connections.spawn(async move {
+                        match permit {
+                            Ok(_permit) => serve(socket, &spec, implicit_tls, &shared, stop).await,
+                            Err(_) => refuse(socket, &shared.limits).await,
+                        }
+                    });
+                }
+                // Out of file descriptors or similar: wait a little instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = stopped(&mut stop) => break,
+        }
+    }
+    drop(listener);
+    let _ = timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+    connections.shutdown().await;
+}
+
+/// Resolves once the lab is told to stop (or the lab is gone). The watch guard is dropped before returning, so
+/// nothing holds it across an await.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Too many connections: say so and close.
+async fn refuse(mut socket: TcpStream, limits: &ConnectionLimits) {
+    let _ = timeout(
+        limits.handshake_timeout,
+        socket.write_all(b"* BYE Too many connections to the imapref lab; try again later\r\n"),
+    )
+    .await;
+    let _ = timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
+}
+
+/// How a run over one stream ended.
+enum Ending {
+    /// The connection is over.
+    Closed,
+    /// STARTTLS was accepted: run the handshake on the same socket.
+    StartTls,
+}
+
+/// One connection, from greeting to close.
+async fn serve(
+    socket: TcpStream,
+    spec: &ServerSpec,
+    implicit_tls: bool,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = socket.set_nodelay(true);
+    let limits = &shared.limits;
+    let mut connection = Connection::new(spec, implicit_tls);
+    if implicit_tls {
+        let Ok(Ok(mut tls)) = timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await else {
+            return;
+        };
+        let _ = drive(&mut tls, &mut connection, true, limits, &mut stop).await;
+        let _ = timeout(CLOSE_TIMEOUT, tls.shutdown()).await;
+        return;
+    }
+    let mut socket = socket;
+    match drive(&mut socket, &mut connection, true, limits, &mut stop).await {
+        Ok(Ending::StartTls) => {
+            let Ok(Ok(mut tls)) = timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await else {
+                return;
+            };
+            connection.tls_started();
+            let _ = drive(&mut tls, &mut connection, false, limits, &mut stop).await;
+            let _ = timeout(CLOSE_TIMEOUT, tls.shutdown()).await;
+        }
+        Ok(Ending::Closed) | Err(_) => {
+            let _ = timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
+        }
+    }
+}
+
+/// Appends the data of `replies` to `out`; the ending if one of them ends this stream.
+fn collect(replies: Vec<Reply>, out: &mut Vec<u8>) -> Option<Ending> {
+    for reply in replies {
+        match reply {
+            Reply::Data(bytes) => out.extend_from_slice(&bytes),
+            Reply::StartTls => return Some(Ending::StartTls),
+            Reply::Close => return Some(Ending::Closed),
+        }
+    }
+    None
+}
+
+/// Writes `out` (within the idle timeout) and clears it.
+async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>, limits: &ConnectionLimits) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        stream.write_all(out).await?;
+        stream.flush().await
+    };
+    match timeout(limits.idle_timeout, write).await {
+        Ok(result) => result?,
+        Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out")),
+    }
+    out.clear();
+    Ok(())
+}
+
+/// Why the client's bytes cannot be framed, as a `* BAD` text.
+fn frame_error_text(error: &FrameError) -> String {
+    match error {
+        FrameError::LineTooLong { limit } => format!("Command line longer than {limit} bytes"),
+        FrameError::LiteralTooLarge { limit, .. } => format!("Literal larger than {limit} bytes"),
+        FrameError::ResponseTooLarge { limit } => format!("Command larger than {limit} bytes"),
+        FrameError::BadLiteralSize(_) => "Invalid literal size".to_string(),
+    }
+}
+
+/// Runs `connection` over `stream` until it closes or asks for STARTTLS. With `greet`, sends the greeting first.
+/// A fresh framer is used for every stream, so bytes pipelined after STARTTLS are discarded.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    connection: &mut Connection<'_>,
+    greet: bool,
+    limits: &ConnectionLimits,
+    stop: &mut watch::Receiver<bool>,
+) -> std::io::Result<Ending> {
+    let max_literal = u64::try_from(limits.max_literal).unwrap_or(u64::MAX);
+    let mut framer = Framer::new(FramerLimits {
+        max_line: limits.max_line,
+        max_literal,
+        max_inline_literal: limits.max_literal,
+        max_response: limits.max_line.saturating_add(limits.max_literal.saturating_mul(2)),
+    });
+    let mut out = Vec::new();
+    if greet {
+        if let Some(ending) = collect(connection.greeting(), &mut out) {
+            flush(stream, &mut out, limits).await?;
+            return Ok(ending);
+        }
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        loop {
+            let replies = match framer.next_frame() {
+                Ok(None) => break,
+                Ok(Some(Frame::LiteralAnnounced { non_sync, streamed, .. })) => {
+                    if streamed {
+                        connection.input_error("Literal too large")
+                    } else if non_sync {
+                        continue;
+                    } else {
+                        out.extend_from_slice(b"+ Ready for literal data\r\n");
+                        continue;
+                    }
+                }
+                Ok(Some(Frame::LiteralData(_))) => connection.input_error("Literal too large"),
+                Ok(Some(Frame::Response(raw))) => connection.handle_input(&raw.bytes),
+                Err(error) => connection.input_error(&frame_error_text(&error)),
+            };
+            if let Some(ending) = collect(replies, &mut out) {
+                flush(stream, &mut out, limits).await?;
+                return Ok(ending);
+            }
+            if out.len() >= limits.write_chunk {
+                flush(stream, &mut out, limits).await?;
+            }
+        }
+        flush(stream, &mut out, limits).await?;
+        let read = tokio::select! {
+            read = timeout(limits.idle_timeout, stream.read(&mut buf)) => read,
+            () = stopped(stop) => {
+                collect(connection.shutting_down(), &mut out);
+                flush(stream, &mut out, limits).await?;
+                return Ok(Ending::Closed);
+            }
+        };
+        match read {
+            Err(_) => {
+                collect(connection.idle_timeout(), &mut out);
+                flush(stream, &mut out, limits).await?;
+                return Ok(Ending::Closed);
+            }
+            Ok(Ok(0)) => return Ok(Ending::Closed),
+            Ok(Ok(n)) => framer.feed(buf.get(..n).unwrap_or_default()),
+            Ok(Err(error)) => return Err(error),
+        }
+    }
+}
