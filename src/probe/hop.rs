@@ -153,9 +153,7 @@ pub async fn run(
     }
 }
 
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
-}
+use crate::session::millis_since as ms;
 
 impl Walk<'_> {
     fn step(&mut self, name: &str, mark: Mark, since: Instant, detail: String) {

@@ -215,7 +215,7 @@ pub async fn run(settings: &ProbeSettings, password: &Secret, confirm: &mut dyn 
         report.diagnoses.push(d);
     }
     report.verdict = verdict::decide(&report, reached_at, settings);
-    report.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    report.total_ms = crate::session::millis_since(started);
     report
 }
 

@@ -195,7 +195,7 @@ impl Session {
 
     /// Milliseconds since the session started.
     pub fn elapsed_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1000.0
+        millis_since(self.started)
     }
 
     /// The redacted transcript so far.
@@ -551,6 +551,11 @@ fn finish(tag: &str, untagged: Vec<Response>, completion: Response, sent: Instan
         tag: tag.to_string(),
         untagged,
         completion,
-        ms: sent.elapsed().as_secs_f64() * 1000.0,
+        ms: millis_since(sent),
     }
+}
+
+/// Milliseconds since `since`, to the microsecond: the unit of every timing in reports.
+pub fn millis_since(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
