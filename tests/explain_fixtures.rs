@@ -15,6 +15,16 @@ fn server_lines() -> Vec<&'static str> {
         .collect()
 }
 
+/// (login or mailbox, logged in, user, host, port, mailbox) of a referral's first URL.
+type Referral = (
+    ReferralKind,
+    Option<bool>,
+    Option<&'static str>,
+    &'static str,
+    u16,
+    Option<&'static str>,
+);
+
 /// What a line must be explained as.
 struct Expect {
     prefix: &'static str,

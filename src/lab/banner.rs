@@ -11,30 +11,58 @@ use super::{Lab, LabConfig, LabError};
 const PASSWORD_ENV: &str = "IMAPREF_PASSWORD";
 
 /// Writes the start banner: scenario, servers and ports, CA file path, users and passwords, and imapref commands
-/// ready to paste (plain, `--tls --ca-file`, STARTTLS, the shell, telnet).
+/// ready to paste (plain, `--tls --ca-file`, `--starttls`, the shell, telnet).
 pub fn write_banner(lab: &Lab, out: &mut dyn Write) -> std::io::Result<()> {
     let info = lab.scenario().info();
-    writeln!(out, "imapref lab: scenario {} ({})", info.name, info.description)?;
+    writeln!(
+        out,
+        "imapref lab: scenario {} ({})",
+        info.name, info.description
+    )?;
     writeln!(out)?;
     writeln!(out, "servers (greeting names <role>.lab):")?;
-    let width = lab.servers().iter().map(|s| s.role.len()).max().unwrap_or(5);
+    let width = lab
+        .servers()
+        .iter()
+        .map(|s| s.role.len())
+        .max()
+        .unwrap_or(5);
     for server in lab.servers() {
         let tls = server
             .tls
             .map_or_else(|| "no TLS port".to_string(), |addr| format!("tls {addr}"));
-        writeln!(out, "  {:width$}  plain {}  {}", server.role, server.plain, tls)?;
+        writeln!(
+            out,
+            "  {:width$}  plain {}  {}",
+            server.role, server.plain, tls
+        )?;
         writeln!(out, "  {:width$}  {}", "", server.note)?;
     }
     if let Some(closed) = lab.closed_port() {
-        writeln!(out, "  {:width$}  {closed}  (nothing listens there)", "closed")?;
+        writeln!(
+            out,
+            "  {:width$}  {closed}  (nothing listens there)",
+            "closed"
+        )?;
     }
     writeln!(out)?;
-    writeln!(out, "CA file (the lab's throw-away CA, for --ca-file): {}", lab.ca_file().display())?;
+    writeln!(
+        out,
+        "CA file (the lab's throw-away CA, for --ca-file): {}",
+        lab.ca_file().display()
+    )?;
     writeln!(out)?;
-    writeln!(out, "users (fixed lab passwords, published on purpose; loopback only):")?;
+    writeln!(
+        out,
+        "users (fixed lab passwords, published on purpose; loopback only):"
+    )?;
     let user_width = lab.users().iter().map(|u| u.login.len()).max().unwrap_or(8);
     for user in lab.users() {
-        writeln!(out, "  {:user_width$}  {}  {}", user.login, user.password, user.note)?;
+        writeln!(
+            out,
+            "  {:user_width$}  {}  {}",
+            user.login, user.password, user.note
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "expect: {}", info.expect)?;
@@ -82,22 +110,25 @@ fn try_commands(lab: &Lab) -> Vec<String> {
         front.plain
     ));
     commands.push(format!("imapref shell {}", front.plain));
-    if let Some(tls) = front.tls {
-        commands.push(format!("imapref shell {tls} --tls --ca-file {ca}"));
-    }
     let host = front.plain.ip();
     let kb_line = if info.mailbox.is_some() {
         format!("? login {KB_USER} {LAB_PASSWORD} / ? rlist \"\" * / ? select \"{REMOTE_MAILBOX}\"")
     } else {
         format!("? login {KB_USER} {LAB_PASSWORD} / ? select Inbox / ? logout")
     };
-    commands.push(format!("telnet {host} {}   (then type: {kb_line})", front.plain.port()));
+    commands.push(format!(
+        "telnet {host} {}   (then type: {kb_line})",
+        front.plain.port()
+    ));
     commands
 }
 
 /// `imapref lab` in the foreground: starts the lab, writes the banner to `out`, serves until Ctrl-C, then shuts
 /// down and says so.
-pub async fn run_foreground(config: LabConfig, out: &mut (dyn Write + Send)) -> Result<(), LabError> {
+pub async fn run_foreground(
+    config: LabConfig,
+    out: &mut (dyn Write + Send),
+) -> Result<(), LabError> {
     let lab = Lab::start(config).await?;
     write_banner(&lab, out)?;
     writeln!(out)?;
@@ -106,7 +137,10 @@ pub async fn run_foreground(config: LabConfig, out: &mut (dyn Write + Send)) -> 
     let waited = tokio::signal::ctrl_c().await;
     let served = lab.connections_served();
     lab.shutdown().await;
-    writeln!(out, "lab stopped after {served} connection(s); ports closed, CA file removed")?;
+    writeln!(
+        out,
+        "lab stopped after {served} connection(s); ports closed, CA file removed"
+    )?;
     out.flush()?;
     waited?;
     Ok(())

@@ -118,7 +118,10 @@ pub enum Item {
 impl Item {
     /// True when fetching this item marks the message `\Seen`.
     fn sets_seen(&self) -> bool {
-        matches!(self, Item::Rfc822 | Item::Rfc822Text | Item::Section { peek: false, .. })
+        matches!(
+            self,
+            Item::Rfc822 | Item::Rfc822Text | Item::Section { peek: false, .. }
+        )
     }
 }
 
@@ -138,7 +141,12 @@ pub fn parse_items(value: &Value) -> Result<Vec<Item>, String> {
                 .collect()
         }
         Value::Atom(a) => match a.to_ascii_uppercase().as_str() {
-            "ALL" => Ok(vec![Item::Flags, Item::InternalDate, Item::Size, Item::Envelope]),
+            "ALL" => Ok(vec![
+                Item::Flags,
+                Item::InternalDate,
+                Item::Size,
+                Item::Envelope,
+            ]),
             "FAST" => Ok(vec![Item::Flags, Item::InternalDate, Item::Size]),
             "FULL" => Ok(vec![
                 Item::Flags,
@@ -246,7 +254,14 @@ pub fn flags(seen: bool) -> &'static str {
 /// `seen` is the connection's view of the message's `\Seen` flag; it is set when an item reads the body and the
 /// mailbox is not `read_only`, and then `FLAGS` is added to the response if it was not asked for (RFC 3501 6.4.5).
 /// A `UID FETCH` (`uid_fetch`) always returns `UID`.
-pub fn render(seq: usize, message: &Message, seen: &mut bool, items: &[Item], uid_fetch: bool, read_only: bool) -> Vec<u8> {
+pub fn render(
+    seq: usize,
+    message: &Message,
+    seen: &mut bool,
+    items: &[Item],
+    uid_fetch: bool,
+    read_only: bool,
+) -> Vec<u8> {
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut flags_sent = false;
     if uid_fetch && !items.contains(&Item::Uid) {
@@ -264,9 +279,13 @@ pub fn render(seq: usize, message: &Message, seen: &mut bool, items: &[Item], ui
                 out.extend_from_slice(format!("FLAGS {}", flags(*seen)).as_bytes());
             }
             Item::Uid => out.extend_from_slice(format!("UID {}", message.uid).as_bytes()),
-            Item::Size => out.extend_from_slice(format!("RFC822.SIZE {}", message.size()).as_bytes()),
+            Item::Size => {
+                out.extend_from_slice(format!("RFC822.SIZE {}", message.size()).as_bytes())
+            }
             Item::InternalDate => {
-                out.extend_from_slice(format!("INTERNALDATE \"{}\"", message.internal_date).as_bytes());
+                out.extend_from_slice(
+                    format!("INTERNALDATE \"{}\"", message.internal_date).as_bytes(),
+                );
             }
             Item::Envelope => {
                 out.extend_from_slice(b"ENVELOPE ");
@@ -403,7 +422,10 @@ mod tests {
     fn items_and_macros() {
         let items = parse_items(&Value::Atom("fast".into())).expect("fast");
         assert_eq!(items, vec![Item::Flags, Item::InternalDate, Item::Size]);
-        let items = parse_items(&Value::Atom("BODY.PEEK[HEADER.FIELDS (subject FROM)]<0.10>".into())).expect("peek");
+        let items = parse_items(&Value::Atom(
+            "BODY.PEEK[HEADER.FIELDS (subject FROM)]<0.10>".into(),
+        ))
+        .expect("peek");
         assert_eq!(
             items,
             vec![Item::Section {
@@ -429,7 +451,10 @@ mod tests {
         assert!(seen);
         assert!(out.starts_with("* 2 FETCH (UID 2 BODY[] {"), "{out}");
         assert!(out.ends_with(" FLAGS (\\Seen))\r\n"), "{out}");
-        assert!(out.contains(&format!("{{{}}}\r\nDate: ", message.size())), "{out}");
+        assert!(
+            out.contains(&format!("{{{}}}\r\nDate: ", message.size())),
+            "{out}"
+        );
     }
 
     #[test]
@@ -448,7 +473,14 @@ mod tests {
     fn envelope_shape() {
         let message = first_message();
         let mut seen = false;
-        let out = text(&render(2, &message, &mut seen, &[Item::Envelope], false, false));
+        let out = text(&render(
+            2,
+            &message,
+            &mut seen,
+            &[Item::Envelope],
+            false,
+            false,
+        ));
         assert_eq!(
             out,
             "* 2 FETCH (ENVELOPE (\"Tue, 16 Mar 1999 10:05:00 -0800\" \"Re: Outlook Express cannot open my Inbox\" \

@@ -229,7 +229,11 @@ impl MailStore {
             mailboxes: vec![
                 Mailbox::new("INBOX", uidvalidity.wrapping_sub(1).max(1), Vec::new()),
                 Mailbox::hierarchy("Public Folders"),
-                Mailbox::new("Public Folders/Announcements", uidvalidity, announcements(2)),
+                Mailbox::new(
+                    "Public Folders/Announcements",
+                    uidvalidity,
+                    announcements(2),
+                ),
             ],
             remote: Vec::new(),
         }
@@ -260,14 +264,10 @@ impl MailStore {
             attributes: m.attributes(),
             name: m.name,
         });
-        let remote_entries = self
-            .remote
-            .iter()
-            .filter(|_| remote)
-            .map(|name| ListEntry {
-                attributes: "\\Remote",
-                name,
-            });
+        let remote_entries = self.remote.iter().filter(|_| remote).map(|name| ListEntry {
+            attributes: "\\Remote",
+            name,
+        });
         local
             .chain(remote_entries)
             .filter(|entry| matches_pattern(&full_pattern, entry.name))
@@ -475,7 +475,10 @@ mod tests {
             assert_eq!(m.full().len(), m.size());
             assert!(m.header().ends_with("\r\n\r\n"));
             assert!(m.body.ends_with("\r\n"));
-            assert!(!m.body.contains("\r\n ") && !m.body.contains("\n "), "no stray indentation");
+            assert!(
+                !m.body.contains("\r\n ") && !m.body.contains("\n "),
+                "no stray indentation"
+            );
         }
     }
 
@@ -500,7 +503,10 @@ mod tests {
         assert!(matches_pattern("*", "Public Folders/Announcements"));
         assert!(!matches_pattern("%", "Public Folders/Announcements"));
         assert!(matches_pattern("%", "Public Folders"));
-        assert!(matches_pattern("Public Folders/%", "Public Folders/Announcements"));
+        assert!(matches_pattern(
+            "Public Folders/%",
+            "Public Folders/Announcements"
+        ));
         assert!(matches_pattern("inbox", "INBOX"));
         assert!(matches_pattern("IN*", "INBOX"));
         assert!(!matches_pattern("", "INBOX"));
@@ -510,8 +516,14 @@ mod tests {
     #[test]
     fn remote_mailboxes_only_with_remote() {
         let store = MailStore::without_public_folder("Public Folders/Announcements");
-        assert_eq!(store.lookup("Public Folders/Announcements"), Lookup::Remote("Public Folders/Announcements"));
-        assert!(store.list("", "*", false).iter().all(|e| e.attributes != "\\Remote"));
+        assert_eq!(
+            store.lookup("Public Folders/Announcements"),
+            Lookup::Remote("Public Folders/Announcements")
+        );
+        assert!(store
+            .list("", "*", false)
+            .iter()
+            .all(|e| e.attributes != "\\Remote"));
         let remote = store.list("", "*", true);
         assert!(remote
             .iter()

@@ -144,13 +144,21 @@ impl CaFile {
                 "imapref-lab-ca-{}-{n}-{nanos:09}.pem",
                 std::process::id()
             ));
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut file) => {
                     file.write_all(pem.as_bytes())?;
                     file.sync_all()?;
                     return Ok(CaFile(path));
                 }
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 =>
+                {
+                    attempt += 1
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -196,10 +204,12 @@ fn next_addr(bind: IpAddr, next_port: &mut Option<u32>) -> Result<SocketAddr, La
 
 async fn bind_listener(bind: IpAddr, next_port: &mut Option<u32>) -> Result<TcpListener, LabError> {
     let addr = next_addr(bind, next_port)?;
-    TcpListener::bind(addr).await.map_err(|error| LabError::Bind {
-        addr,
-        reason: error.to_string(),
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| LabError::Bind {
+            addr,
+            reason: error.to_string(),
+        })
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, LabError> {
@@ -208,7 +218,10 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, LabError> {
 
 /// The names the lab's server certificate is valid for.
 fn certificate_names(bind: IpAddr) -> Vec<String> {
-    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let bind = bind.to_string();
     if !names.contains(&bind) {
         names.push(bind);
@@ -224,15 +237,18 @@ impl Lab {
     }
 
     /// [`Lab::start`] with other limits (a short idle timeout in tests, for example).
-    pub async fn start_with_limits(config: LabConfig, limits: ConnectionLimits) -> Result<Lab, LabError> {
+    pub async fn start_with_limits(
+        config: LabConfig,
+        limits: ConnectionLimits,
+    ) -> Result<Lab, LabError> {
         if !config.bind.is_loopback() && !config.allow_non_loopback {
             return Err(LabError::NotLoopback(config.bind));
         }
 
         let names = certificate_names(config.bind);
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let certificates =
-            crate::transport::lab_cert::generate(&name_refs, 30).map_err(|e| LabError::Tls(e.to_string()))?;
+        let certificates = crate::transport::lab_cert::generate(&name_refs, 30)
+            .map_err(|e| LabError::Tls(e.to_string()))?;
         let acceptor = crate::transport::acceptor::tls_acceptor(
             certificates.server_cert_pem.as_bytes(),
             certificates.server_key_pem.as_bytes(),
@@ -288,7 +304,9 @@ impl Lab {
         for (plan, plain, tls) in bound {
             let resolved = plan.resolve(|target| match target {
                 Target::Server(role) => endpoints.get(role).cloned().ok_or_else(|| {
-                    LabError::Io(std::io::Error::other(format!("scenario refers to unknown server {role}")))
+                    LabError::Io(std::io::Error::other(format!(
+                        "scenario refers to unknown server {role}"
+                    )))
                 }),
                 Target::ClosedPort => closed_port
                     .map(|addr| Endpoint {
@@ -296,7 +314,9 @@ impl Lab {
                         plain: addr,
                         tls: None,
                     })
-                    .ok_or_else(|| LabError::Io(std::io::Error::other("no closed port was reserved"))),
+                    .ok_or_else(|| {
+                        LabError::Io(std::io::Error::other("no closed port was reserved"))
+                    }),
             })?;
             servers.push(LabServer {
                 role: resolved.role.clone(),
@@ -416,16 +436,30 @@ mod tests {
     fn consecutive_ports_stop_at_the_top() {
         let bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let mut next = Some(65_535u32);
-        assert_eq!(next_addr(bind, &mut next).expect("last port").port(), 65_535);
-        assert!(matches!(next_addr(bind, &mut next), Err(LabError::Bind { .. })));
+        assert_eq!(
+            next_addr(bind, &mut next).expect("last port").port(),
+            65_535
+        );
+        assert!(matches!(
+            next_addr(bind, &mut next),
+            Err(LabError::Bind { .. })
+        ));
         let mut ephemeral = None;
-        assert_eq!(next_addr(bind, &mut ephemeral).expect("ephemeral").port(), 0);
+        assert_eq!(
+            next_addr(bind, &mut ephemeral).expect("ephemeral").port(),
+            0
+        );
     }
 
     #[test]
     fn certificate_names_include_the_bind_address() {
-        assert_eq!(certificate_names(IpAddr::V4(Ipv4Addr::LOCALHOST)), ["localhost", "127.0.0.1", "::1"]);
-        assert!(certificate_names("127.0.0.2".parse().expect("ip")).contains(&"127.0.0.2".to_string()));
+        assert_eq!(
+            certificate_names(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ["localhost", "127.0.0.1", "::1"]
+        );
+        assert!(
+            certificate_names("127.0.0.2".parse().expect("ip")).contains(&"127.0.0.2".to_string())
+        );
     }
 
     #[test]

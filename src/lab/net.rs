@@ -112,7 +112,10 @@ pub(crate) async fn accept_loop(
         }
     }
     drop(listener);
-    let _ = timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+    let _ = timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     connections.shutdown().await;
 }
 
@@ -152,7 +155,9 @@ async fn serve(
     let limits = &shared.limits;
     let mut connection = Connection::new(spec, implicit_tls);
     if implicit_tls {
-        let Ok(Ok(mut tls)) = timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await else {
+        let Ok(Ok(mut tls)) =
+            timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await
+        else {
             return;
         };
         let _ = drive(&mut tls, &mut connection, true, limits, &mut stop).await;
@@ -162,7 +167,9 @@ async fn serve(
     let mut socket = socket;
     match drive(&mut socket, &mut connection, true, limits, &mut stop).await {
         Ok(Ending::StartTls) => {
-            let Ok(Ok(mut tls)) = timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await else {
+            let Ok(Ok(mut tls)) =
+                timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await
+            else {
                 return;
             };
             connection.tls_started();
@@ -188,7 +195,11 @@ fn collect(replies: Vec<Reply>, out: &mut Vec<u8>) -> Option<Ending> {
 }
 
 /// Writes `out` (within the idle timeout) and clears it.
-async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>, limits: &ConnectionLimits) -> std::io::Result<()> {
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    limits: &ConnectionLimits,
+) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
@@ -198,7 +209,12 @@ async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>, limits:
     };
     match timeout(limits.idle_timeout, write).await {
         Ok(result) => result?,
-        Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out")),
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write timed out",
+            ))
+        }
     }
     out.clear();
     Ok(())
@@ -228,7 +244,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         max_line: limits.max_line,
         max_literal,
         max_inline_literal: limits.max_literal,
-        max_response: limits.max_line.saturating_add(limits.max_literal.saturating_mul(2)),
+        max_response: limits
+            .max_line
+            .saturating_add(limits.max_literal.saturating_mul(2)),
     });
     let mut out = Vec::new();
     if greet {
@@ -242,7 +260,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         loop {
             let replies = match framer.next_frame() {
                 Ok(None) => break,
-                Ok(Some(Frame::LiteralAnnounced { non_sync, streamed, .. })) => {
+                Ok(Some(Frame::LiteralAnnounced {
+                    non_sync, streamed, ..
+                })) => {
                     if streamed {
                         connection.input_error("Literal too large")
                     } else if non_sync {

@@ -274,7 +274,10 @@ impl<T> ServerPlan<T> {
     }
 
     /// The same plan with every target resolved by `resolve`.
-    pub fn resolve<U, E>(self, mut resolve: impl FnMut(&T) -> Result<U, E>) -> Result<ServerPlan<U>, E> {
+    pub fn resolve<U, E>(
+        self,
+        mut resolve: impl FnMut(&T) -> Result<U, E>,
+    ) -> Result<ServerPlan<U>, E> {
         let greeting = match &self.greeting {
             Greeting::Exchange => Greeting::Exchange,
             Greeting::WithCapability => Greeting::WithCapability,
@@ -387,9 +390,11 @@ pub(crate) fn plan(scenario: Scenario) -> Vec<ServerPlan<Target>> {
             vec![front, pub1, pub2]
         }
         Scenario::Loop => {
-            let mut front = ServerPlan::new("front", "LOGIN: NO [REFERRAL] to loop-b", Store::Empty);
+            let mut front =
+                ServerPlan::new("front", "LOGIN: NO [REFERRAL] to loop-b", Store::Empty);
             front.login = Login::NoReferral(server("loop-b"));
-            let mut back = ServerPlan::new("loop-b", "LOGIN: NO [REFERRAL] back to front", Store::Empty);
+            let mut back =
+                ServerPlan::new("loop-b", "LOGIN: NO [REFERRAL] back to front", Store::Empty);
             back.login = Login::NoReferral(server("front"));
             vec![front, back]
         }
@@ -401,10 +406,18 @@ pub(crate) fn plan(scenario: Scenario) -> Vec<ServerPlan<Target>> {
             for n in 1..=LONG_CHAIN_HOPS {
                 let role = format!("hop{n}");
                 let mut hop = if n == LONG_CHAIN_HOPS {
-                    ServerPlan::new(&role, "the end of the chain: accepts the login, holds INBOX", Store::Home)
+                    ServerPlan::new(
+                        &role,
+                        "the end of the chain: accepts the login, holds INBOX",
+                        Store::Home,
+                    )
                 } else {
                     let next = format!("hop{}", n + 1);
-                    let mut hop = ServerPlan::new(&role, &format!("LOGIN: NO [REFERRAL] to {next}"), Store::Empty);
+                    let mut hop = ServerPlan::new(
+                        &role,
+                        &format!("LOGIN: NO [REFERRAL] to {next}"),
+                        Store::Empty,
+                    );
                     hop.login = Login::NoReferral(Target::Server(next));
                     hop
                 };
@@ -454,7 +467,11 @@ pub(crate) fn uses_closed_port(plan: &[ServerPlan<Target>]) -> bool {
                 Login::Accept => None,
             },
         ];
-        targets.into_iter().flatten().chain(&server.mailbox_referral).any(|t| *t == Target::ClosedPort)
+        targets
+            .into_iter()
+            .flatten()
+            .chain(&server.mailbox_referral)
+            .any(|t| *t == Target::ClosedPort)
     })
 }
 
@@ -465,12 +482,18 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for info in all() {
-            assert_eq!(info.name.parse::<Scenario>().expect("parses"), info.scenario);
+            assert_eq!(
+                info.name.parse::<Scenario>().expect("parses"),
+                info.scenario
+            );
             assert_eq!(info.scenario.to_string(), info.name);
             assert_eq!(info.scenario.info(), info);
         }
         assert_eq!(all().len(), 10);
-        assert_eq!("LOGIN_NO".parse::<Scenario>().expect("parses"), Scenario::LoginNo);
+        assert_eq!(
+            "LOGIN_NO".parse::<Scenario>().expect("parses"),
+            Scenario::LoginNo
+        );
         assert_eq!(Scenario::default(), Scenario::Kb);
     }
 
@@ -478,7 +501,12 @@ mod tests {
     fn unknown_names_list_the_valid_ones() {
         let err = "nope".parse::<Scenario>().expect_err("unknown");
         let text = err.to_string();
-        assert!(text.contains("nope") && text.contains("kb, login-no") && text.contains("wrong-password"), "{text}");
+        assert!(
+            text.contains("nope")
+                && text.contains("kb, login-no")
+                && text.contains("wrong-password"),
+            "{text}"
+        );
     }
 
     #[test]

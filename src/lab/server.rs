@@ -83,7 +83,14 @@ impl ServerSpec {
     }
 
     /// A referral URL to `target`. `user` is `""` for "the name you logged in with" (Cyrus's form).
-    fn url(&self, user: &str, target: &Endpoint, tls: bool, mailbox: Option<&str>, slash: bool) -> String {
+    fn url(
+        &self,
+        user: &str,
+        target: &Endpoint,
+        tls: bool,
+        mailbox: Option<&str>,
+        slash: bool,
+    ) -> String {
         ImapUrl {
             user: Some(user.to_string()),
             auth: Some(UrlAuth::Any),
@@ -262,7 +269,13 @@ impl<'a> Connection<'a> {
                 line(format!("{tag} OK CAPABILITY completed")),
             ],
             "NOOP" => vec![line(format!("{tag} OK NOOP completed"))],
-            "CHECK" | "EXPUNGE" if self.is_selected() => vec![line(format!("{tag} OK {name} completed"))],
+            "CHECK" | "EXPUNGE" => {
+                if self.is_selected() {
+                    vec![line(format!("{tag} OK {name} completed"))]
+                } else {
+                    vec![line(format!("{tag} {INVALID_STATE}"))]
+                }
+            }
             "LOGOUT" => {
                 self.state = State::Logout;
                 vec![
@@ -297,10 +310,12 @@ impl<'a> Connection<'a> {
                 self.state = State::Authenticated;
                 vec![line(format!("{tag} OK {name} completed"))]
             }
-            "CREATE" | "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" | "APPEND" | "STORE" | "COPY"
-                if self.user.is_some() =>
-            {
-                vec![line(format!("{tag} NO [CANNOT] The lab's mail store is read-only"))]
+            "CREATE" | "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" | "APPEND" | "STORE" | "COPY" => {
+                if self.is_authenticated() {
+                    vec![line(format!("{tag} NO [CANNOT] The lab's mail store is read-only"))]
+                } else {
+                    vec![line(format!("{tag} {INVALID_STATE}"))]
+                }
             }
             _ => vec![line(format!("{tag} BAD Unknown command"))],
         }
@@ -324,7 +339,10 @@ impl<'a> Connection<'a> {
         if self.state != State::NotAuthenticated {
             return vec![line(format!("{tag} {INVALID_STATE}"))];
         }
-        vec![line(format!("{tag} OK Begin TLS negotiation now")), Reply::StartTls]
+        vec![
+            line(format!("{tag} OK Begin TLS negotiation now")),
+            Reply::StartTls,
+        ]
     }
 
     fn login(&mut self, tag: &str, args: &[Value]) -> Vec<Reply> {
@@ -332,16 +350,26 @@ impl<'a> Connection<'a> {
             return vec![line(format!("{tag} {INVALID_STATE}"))];
         }
         let [user, password] = args else {
-            return vec![line(format!("{tag} BAD LOGIN needs a user name and a password"))];
+            return vec![line(format!(
+                "{tag} BAD LOGIN needs a user name and a password"
+            ))];
         };
         let (Some(user), Some(password)) = (user.as_bytes(), password.as_bytes()) else {
-            return vec![line(format!("{tag} BAD LOGIN needs a user name and a password"))];
+            return vec![line(format!(
+                "{tag} BAD LOGIN needs a user name and a password"
+            ))];
         };
         self.credentials(tag, "LOGIN", user, password)
     }
 
     /// Checks the credentials and answers as the scenario says. A wrong password never gets a referral.
-    fn credentials(&mut self, tag: &str, command: &str, user: &[u8], password: &[u8]) -> Vec<Reply> {
+    fn credentials(
+        &mut self,
+        tag: &str,
+        command: &str,
+        user: &[u8],
+        password: &[u8],
+    ) -> Vec<Reply> {
         let Some(user) = users::authenticate(user, password) else {
             self.failed_logins += 1;
             let mut replies = vec![line(format!("{tag} {AUTH_FAILED}"))];
@@ -368,12 +396,20 @@ impl<'a> Connection<'a> {
             Login::OkReferral(target) => {
                 self.user = Some(user);
                 self.state = State::Authenticated;
-                let url = self.spec.url(user.login, target, self.arrived_tls, None, false);
-                vec![line(format!("{tag} OK [REFERRAL {url}] {command} completed"))]
+                let url = self
+                    .spec
+                    .url(user.login, target, self.arrived_tls, None, false);
+                vec![line(format!(
+                    "{tag} OK [REFERRAL {url}] {command} completed"
+                ))]
             }
             Login::NoReferral(target) => {
-                let url = self.spec.url(user.login, target, self.arrived_tls, None, true);
-                vec![line(format!("{tag} NO [REFERRAL {url}] Try this server instead."))]
+                let url = self
+                    .spec
+                    .url(user.login, target, self.arrived_tls, None, true);
+                vec![line(format!(
+                    "{tag} NO [REFERRAL {url}] Try this server instead."
+                ))]
             }
         }
     }
@@ -385,10 +421,16 @@ impl<'a> Connection<'a> {
         let (mechanism, initial) = match args {
             [Value::Atom(m)] => (m, None),
             [Value::Atom(m), Value::Atom(ir)] => (m, Some(ir.as_str())),
-            _ => return vec![line(format!("{tag} BAD AUTHENTICATE needs a mechanism name"))],
+            _ => {
+                return vec![line(format!(
+                    "{tag} BAD AUTHENTICATE needs a mechanism name"
+                ))]
+            }
         };
         if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return vec![line(format!("{tag} NO Unsupported authentication mechanism"))];
+            return vec![line(format!(
+                "{tag} NO Unsupported authentication mechanism"
+            ))];
         }
         match initial {
             // SASL-IR: `=` is an empty initial response.
@@ -409,7 +451,9 @@ impl<'a> Connection<'a> {
         }
         match base64::engine::general_purpose::STANDARD.decode(text) {
             Ok(decoded) => self.sasl_plain(tag, &decoded),
-            Err(_) => vec![line(format!("{tag} BAD Invalid base64 in the AUTHENTICATE response"))],
+            Err(_) => vec![line(format!(
+                "{tag} BAD Invalid base64 in the AUTHENTICATE response"
+            ))],
         }
     }
 
@@ -437,7 +481,9 @@ impl<'a> Connection<'a> {
         }
         match lookup {
             Lookup::Local(_) => None,
-            Lookup::Missing => Some(line(format!("{tag} NO [NONEXISTENT] Mailbox does not exist"))),
+            Lookup::Missing => Some(line(format!(
+                "{tag} NO [NONEXISTENT] Mailbox does not exist"
+            ))),
             Lookup::Remote(name) => {
                 if !self.remote_aware || self.spec.plan.mailbox_referral.is_empty() {
                     return Some(line(format!("{tag} NO {UNAVAILABLE}")));
@@ -448,9 +494,15 @@ impl<'a> Connection<'a> {
                     .plan
                     .mailbox_referral
                     .iter()
-                    .map(|target| self.spec.url(user, target, self.arrived_tls, Some(name), true))
+                    .map(|target| {
+                        self.spec
+                            .url(user, target, self.arrived_tls, Some(name), true)
+                    })
                     .collect();
-                Some(line(format!("{tag} NO [REFERRAL {}] Remote mailbox.", urls.join(" "))))
+                Some(line(format!(
+                    "{tag} NO [REFERRAL {}] Remote mailbox.",
+                    urls.join(" ")
+                )))
             }
         }
     }
@@ -472,13 +524,20 @@ impl<'a> Connection<'a> {
             return vec![reply];
         }
         let Lookup::Local(mailbox) = lookup else {
-            return vec![line(format!("{tag} NO [NONEXISTENT] Mailbox does not exist"))];
+            return vec![line(format!(
+                "{tag} NO [NONEXISTENT] Mailbox does not exist"
+            ))];
         };
         if !mailbox.selectable {
-            return vec![line(format!("{tag} NO [CANNOT] {} cannot be selected", mailbox.name))];
+            return vec![line(format!(
+                "{tag} NO [CANNOT] {} cannot be selected",
+                mailbox.name
+            ))];
         }
         let Some(index) = self.spec.store.index_of(mailbox.name) else {
-            return vec![line(format!("{tag} NO [NONEXISTENT] Mailbox does not exist"))];
+            return vec![line(format!(
+                "{tag} NO [NONEXISTENT] Mailbox does not exist"
+            ))];
         };
         let read_only = name == "EXAMINE";
         let seen: Vec<bool> = mailbox.messages.iter().map(|m| m.seen).collect();
@@ -493,10 +552,19 @@ impl<'a> Connection<'a> {
             line("* 0 RECENT"),
         ];
         if let Some(first) = seen.iter().position(|s| !s) {
-            replies.push(line(format!("* OK [UNSEEN {}] Is the first unseen message", first + 1)));
+            replies.push(line(format!(
+                "* OK [UNSEEN {}] Is the first unseen message",
+                first + 1
+            )));
         }
-        replies.push(line(format!("* OK [UIDVALIDITY {}] UIDVALIDITY value", mailbox.uidvalidity)));
-        replies.push(line(format!("* OK [UIDNEXT {}] The next unique identifier value", mailbox.uidnext())));
+        replies.push(line(format!(
+            "* OK [UIDVALIDITY {}] UIDVALIDITY value",
+            mailbox.uidvalidity
+        )));
+        replies.push(line(format!(
+            "* OK [UIDNEXT {}] The next unique identifier value",
+            mailbox.uidnext()
+        )));
         replies.push(if read_only {
             line(format!("{tag} OK [READ-ONLY] EXAMINE completed"))
         } else {
@@ -521,7 +589,11 @@ impl<'a> Connection<'a> {
                 for option in options {
                     match option {
                         Value::Atom(o) if o.eq_ignore_ascii_case("REMOTE") => remote = true,
-                        _ => return vec![line(format!("{tag} BAD Unsupported LIST selection option"))],
+                        _ => {
+                            return vec![line(format!(
+                                "{tag} BAD Unsupported LIST selection option"
+                            ))]
+                        }
                     }
                 }
                 rest
@@ -529,22 +601,33 @@ impl<'a> Connection<'a> {
             _ => args,
         };
         let [reference, pattern] = args else {
-            return vec![line(format!("{tag} BAD {name} needs a reference and a mailbox pattern"))];
+            return vec![line(format!(
+                "{tag} BAD {name} needs a reference and a mailbox pattern"
+            ))];
         };
-        let (Some(reference), Some(pattern)) = (Self::mailbox_arg(reference), Self::mailbox_arg(pattern)) else {
-            return vec![line(format!("{tag} BAD {name} needs a reference and a mailbox pattern"))];
+        let (Some(reference), Some(pattern)) =
+            (Self::mailbox_arg(reference), Self::mailbox_arg(pattern))
+        else {
+            return vec![line(format!(
+                "{tag} BAD {name} needs a reference and a mailbox pattern"
+            ))];
         };
         if remote {
             // The client has shown it understands referrals (RFC 2193; Cyrus's rule).
             self.remote_aware = true;
         }
-        let kind = if name.ends_with("LSUB") { "LSUB" } else { "LIST" };
+        let kind = if name.ends_with("LSUB") {
+            "LSUB"
+        } else {
+            "LIST"
+        };
         let mut replies = Vec::new();
         if pattern.is_empty() && kind == "LIST" {
             replies.push(line(format!("* LIST (\\Noselect) \"{DELIMITER}\" \"\"")));
         } else {
             for entry in self.spec.store.list(&reference, &pattern, remote) {
-                let mut out = format!("* {kind} ({}) \"{DELIMITER}\" ", entry.attributes).into_bytes();
+                let mut out =
+                    format!("* {kind} ({}) \"{DELIMITER}\" ", entry.attributes).into_bytes();
                 wire::mailbox(&mut out, entry.name);
                 out.extend_from_slice(b"\r\n");
                 replies.push(Reply::Data(out));
@@ -558,7 +641,11 @@ impl<'a> Connection<'a> {
         if !self.is_authenticated() {
             return vec![line(format!("{tag} {INVALID_STATE}"))];
         }
-        let bad = || vec![line(format!("{tag} BAD STATUS needs a mailbox name and a list of items"))];
+        let bad = || {
+            vec![line(format!(
+                "{tag} BAD STATUS needs a mailbox name and a list of items"
+            ))]
+        };
         let [mailbox_arg, Value::List(items)] = args else {
             return bad();
         };
@@ -573,7 +660,10 @@ impl<'a> Connection<'a> {
             return bad();
         };
         if !mailbox.selectable {
-            return vec![line(format!("{tag} NO [CANNOT] {} cannot be selected", mailbox.name))];
+            return vec![line(format!(
+                "{tag} NO [CANNOT] {} cannot be selected",
+                mailbox.name
+            ))];
         }
         let mut values = Vec::new();
         for item in items {
@@ -600,7 +690,14 @@ impl<'a> Connection<'a> {
     /// Unseen messages, as this connection sees them when the mailbox is selected.
     fn unseen(&self, mailbox: &Mailbox) -> usize {
         if let State::Selected(selection) = &self.state {
-            if self.spec.store.mailboxes.get(selection.mailbox).map(|m| m.name) == Some(mailbox.name) {
+            if self
+                .spec
+                .store
+                .mailboxes
+                .get(selection.mailbox)
+                .map(|m| m.name)
+                == Some(mailbox.name)
+            {
                 return selection.seen.iter().filter(|s| !**s).count();
             }
         }
@@ -614,7 +711,9 @@ impl<'a> Connection<'a> {
             return vec![line(format!("{tag} {INVALID_STATE}"))];
         };
         let [Value::Atom(set), items] = args else {
-            return vec![line(format!("{tag} BAD {command} needs a sequence set and fetch items"))];
+            return vec![line(format!(
+                "{tag} BAD {command} needs a sequence set and fetch items"
+            ))];
         };
         let Some(set) = SequenceSet::parse(set) else {
             return vec![line(format!("{tag} BAD Invalid sequence set {set}"))];
@@ -649,7 +748,14 @@ impl<'a> Connection<'a> {
             let Some(seen) = selection.seen.get_mut(index) else {
                 continue;
             };
-            out.extend(fetch::render(seq, message, seen, &items, uid, selection.read_only));
+            out.extend(fetch::render(
+                seq,
+                message,
+                seen,
+                &items,
+                uid,
+                selection.read_only,
+            ));
         }
         out.extend_from_slice(format!("{tag} OK {command} completed\r\n").as_bytes());
         vec![Reply::Data(out)]
@@ -676,7 +782,10 @@ mod tests {
     /// 1001 + 10 n, the closed port at 999.
     fn spec(scenario: Scenario, index: usize) -> ServerSpec {
         let servers = plan(scenario);
-        let roles: Vec<(String, bool)> = servers.iter().map(|s| (s.role.clone(), s.tls_listener)).collect();
+        let roles: Vec<(String, bool)> = servers
+            .iter()
+            .map(|s| (s.role.clone(), s.tls_listener))
+            .collect();
         let chosen = servers.into_iter().nth(index).expect("server");
         let resolved = chosen
             .resolve(|t| -> Result<Endpoint, ()> {
@@ -721,12 +830,18 @@ mod tests {
     fn kb_front_walkthrough() {
         let spec = spec(Scenario::Kb, 0);
         let mut c = Connection::new(&spec, false);
-        assert_eq!(greet(&mut c), "* OK Microsoft Exchange IMAP4rev1 server version 5.5.1960.6 (front.lab) ready\r\n");
+        assert_eq!(
+            greet(&mut c),
+            "* OK Microsoft Exchange IMAP4rev1 server version 5.5.1960.6 (front.lab) ready\r\n"
+        );
         assert_eq!(
             run(&mut c, "? login DOMname/UserN/AliasN PASSword\r\n"),
             "? OK [REFERRAL imap://DOMname%2FUserN%2FAliasN;AUTH=*@127.0.0.1:1010] LOGIN completed\r\n"
         );
-        assert_eq!(run(&mut c, "? Select Inbox\r\n"), "? NO There is no replica for that mailbox on this server.\r\n");
+        assert_eq!(
+            run(&mut c, "? Select Inbox\r\n"),
+            "? NO There is no replica for that mailbox on this server.\r\n"
+        );
         assert_eq!(
             run(&mut c, "? logout\r\n"),
             "* BYE Microsoft Exchange IMAP4rev1 server version 5.5.1960.6 signing off\r\n? OK LOGOUT completed\r\n<close>"
@@ -737,7 +852,9 @@ mod tests {
     fn tls_arrivals_are_referred_to_tls_ports() {
         let spec = spec(Scenario::Kb, 0);
         let mut c = Connection::new(&spec, true);
-        assert!(run(&mut c, "a LOGIN DOMname/UserN/AliasN PASSword\r\n").contains("@127.0.0.1:1011]"));
+        assert!(
+            run(&mut c, "a LOGIN DOMname/UserN/AliasN PASSword\r\n").contains("@127.0.0.1:1011]")
+        );
         let spec = self::spec(Scenario::TlsDowngrade, 0);
         let mut c = Connection::new(&spec, true);
         assert_eq!(
@@ -754,7 +871,10 @@ mod tests {
             run(&mut c, "a LOGIN DOMname/UserN/AliasN password\r\n"),
             "a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
         );
-        assert_eq!(run(&mut c, "b LOGIN nobody PASSword\r\n"), "b NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+        assert_eq!(
+            run(&mut c, "b LOGIN nobody PASSword\r\n"),
+            "b NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
+        );
         assert_eq!(c.state(), &State::NotAuthenticated);
         for _ in 2..MAX_FAILED_LOGINS - 1 {
             run(&mut c, "c LOGIN x y\r\n");
@@ -792,13 +912,23 @@ mod tests {
              c OK FETCH completed\r\n"
         );
         assert!(run(&mut c, "d FETCH 2 BODY[TEXT]\r\n").contains("FLAGS (\\Seen)"));
-        assert!(run(&mut c, "e STATUS INBOX (UNSEEN MESSAGES)\r\n").starts_with("* STATUS \"INBOX\" (UNSEEN 1 MESSAGES 3)"));
-        assert_eq!(run(&mut c, "f FETCH 4 FLAGS\r\n"), "f BAD Invalid message sequence number\r\n");
+        assert!(run(&mut c, "e STATUS INBOX (UNSEEN MESSAGES)\r\n")
+            .starts_with("* STATUS \"INBOX\" (UNSEEN 1 MESSAGES 3)"));
+        assert_eq!(
+            run(&mut c, "f FETCH 4 FLAGS\r\n"),
+            "f BAD Invalid message sequence number\r\n"
+        );
         assert!(run(&mut c, "g UID FETCH 3 FLAGS\r\n").starts_with("* 3 FETCH (UID 3 FLAGS ())"));
         assert_eq!(run(&mut c, "h CLOSE\r\n"), "h OK CLOSE completed\r\n");
-        assert_eq!(run(&mut c, "i FETCH 1 FLAGS\r\n"), "i BAD Command received in Invalid state.\r\n");
+        assert_eq!(
+            run(&mut c, "i FETCH 1 FLAGS\r\n"),
+            "i BAD Command received in Invalid state.\r\n"
+        );
         let examine = run(&mut c, "j EXAMINE \"Sent Items\"\r\n");
-        assert!(examine.contains("* 1 EXISTS") && examine.ends_with("j OK [READ-ONLY] EXAMINE completed\r\n"));
+        assert!(
+            examine.contains("* 1 EXISTS")
+                && examine.ends_with("j OK [READ-ONLY] EXAMINE completed\r\n")
+        );
         assert!(!examine.contains("UNSEEN"));
     }
 
@@ -806,11 +936,23 @@ mod tests {
     fn capabilities_by_state() {
         let spec = spec(Scenario::Kb, 0);
         let mut c = Connection::new(&spec, false);
-        assert_eq!(c.capabilities(), "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS STARTTLS AUTH=PLAIN");
-        assert_eq!(run(&mut c, "s STARTTLS\r\n"), "s OK Begin TLS negotiation now\r\n<starttls>");
+        assert_eq!(
+            c.capabilities(),
+            "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS STARTTLS AUTH=PLAIN"
+        );
+        assert_eq!(
+            run(&mut c, "s STARTTLS\r\n"),
+            "s OK Begin TLS negotiation now\r\n<starttls>"
+        );
         c.tls_started();
-        assert_eq!(c.capabilities(), "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS AUTH=PLAIN");
-        assert_eq!(run(&mut c, "s STARTTLS\r\n"), "s BAD TLS is already active\r\n");
+        assert_eq!(
+            c.capabilities(),
+            "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS AUTH=PLAIN"
+        );
+        assert_eq!(
+            run(&mut c, "s STARTTLS\r\n"),
+            "s BAD TLS is already active\r\n"
+        );
         let c2 = Connection::new(&spec, true);
         assert!(!c2.capabilities().contains("STARTTLS"));
         let plainhome = self::spec(Scenario::TlsDowngrade, 1);
@@ -823,14 +965,26 @@ mod tests {
     fn state_errors_and_unknown_commands() {
         let spec = spec(Scenario::Kb, 1);
         let mut c = Connection::new(&spec, false);
-        assert_eq!(run(&mut c, "a SELECT INBOX\r\n"), "a BAD Command received in Invalid state.\r\n");
+        assert_eq!(
+            run(&mut c, "a SELECT INBOX\r\n"),
+            "a BAD Command received in Invalid state.\r\n"
+        );
         assert_eq!(run(&mut c, "b FROB\r\n"), "b BAD Unknown command\r\n");
         assert!(run(&mut c, "c LOGIN \"unterminated\r\n").starts_with("c BAD "));
         assert!(run(&mut c, "\r\n").starts_with("* BAD "));
         run(&mut c, "d LOGIN public PASSword\r\n");
-        assert_eq!(run(&mut c, "e LOGIN public PASSword\r\n"), "e BAD Command received in Invalid state.\r\n");
-        assert_eq!(run(&mut c, "f STARTTLS\r\n"), "f BAD Command received in Invalid state.\r\n");
-        assert_eq!(run(&mut c, "g SELECT Nowhere\r\n"), "g NO [NONEXISTENT] Mailbox does not exist\r\n");
+        assert_eq!(
+            run(&mut c, "e LOGIN public PASSword\r\n"),
+            "e BAD Command received in Invalid state.\r\n"
+        );
+        assert_eq!(
+            run(&mut c, "f STARTTLS\r\n"),
+            "f BAD Command received in Invalid state.\r\n"
+        );
+        assert_eq!(
+            run(&mut c, "g SELECT Nowhere\r\n"),
+            "g NO [NONEXISTENT] Mailbox does not exist\r\n"
+        );
         assert!(run(&mut c, "h ID NIL\r\n").contains("\"host\" \"home.lab\""));
     }
 
@@ -838,22 +992,33 @@ mod tests {
     fn authenticate_plain_with_and_without_initial_response() {
         let spec = spec(Scenario::Kb, 0);
         let ok = "OK [REFERRAL imap://DOMname%2FUserN%2FAliasN;AUTH=*@127.0.0.1:1010] AUTHENTICATE completed";
-        let creds = base64::engine::general_purpose::STANDARD.encode(b"\0DOMname/UserN/AliasN\0PASSword");
+        let creds =
+            base64::engine::general_purpose::STANDARD.encode(b"\0DOMname/UserN/AliasN\0PASSword");
         let mut c = Connection::new(&spec, false);
-        assert_eq!(run(&mut c, &format!("a AUTHENTICATE PLAIN {creds}\r\n")), format!("a {ok}\r\n"));
+        assert_eq!(
+            run(&mut c, &format!("a AUTHENTICATE PLAIN {creds}\r\n")),
+            format!("a {ok}\r\n")
+        );
         let mut c = Connection::new(&spec, false);
         assert_eq!(run(&mut c, "a AUTHENTICATE PLAIN\r\n"), "+ \r\n");
         assert_eq!(run(&mut c, &format!("{creds}\r\n")), format!("a {ok}\r\n"));
         let mut c = Connection::new(&spec, false);
         run(&mut c, "a AUTHENTICATE PLAIN\r\n");
         assert_eq!(run(&mut c, "*\r\n"), "a BAD AUTHENTICATE cancelled\r\n");
-        assert_eq!(run(&mut c, "b AUTHENTICATE CRAM-MD5\r\n"), "b NO Unsupported authentication mechanism\r\n");
-        let wrong = base64::engine::general_purpose::STANDARD.encode(b"\0DOMname/UserN/AliasN\0nope");
+        assert_eq!(
+            run(&mut c, "b AUTHENTICATE CRAM-MD5\r\n"),
+            "b NO Unsupported authentication mechanism\r\n"
+        );
+        let wrong =
+            base64::engine::general_purpose::STANDARD.encode(b"\0DOMname/UserN/AliasN\0nope");
         assert_eq!(
             run(&mut c, &format!("c AUTHENTICATE PLAIN {wrong}\r\n")),
             "c NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
         );
-        assert_eq!(run(&mut c, "d AUTHENTICATE PLAIN =\r\n"), "d NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+        assert_eq!(
+            run(&mut c, "d AUTHENTICATE PLAIN =\r\n"),
+            "d NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
+        );
     }
 
     #[test]
@@ -878,7 +1043,10 @@ mod tests {
     fn mailbox_referral_needs_rlist_first() {
         let spec = spec(Scenario::MailboxReferral, 0);
         let mut c = Connection::new(&spec, false);
-        assert_eq!(run(&mut c, "a LOGIN DOMname/UserN/AliasN PASSword\r\n"), "a OK LOGIN completed\r\n");
+        assert_eq!(
+            run(&mut c, "a LOGIN DOMname/UserN/AliasN PASSword\r\n"),
+            "a OK LOGIN completed\r\n"
+        );
         assert!(c.capabilities().contains("MAILBOX-REFERRALS"));
         assert_eq!(
             run(&mut c, "b SELECT \"Public Folders/Announcements\"\r\n"),
@@ -887,7 +1055,10 @@ mod tests {
         let list = run(&mut c, "c LIST \"\" *\r\n");
         assert!(!list.contains("Announcements"), "{list}");
         let rlist = run(&mut c, "d RLIST \"\" *\r\n");
-        assert!(rlist.contains("* LIST (\\Remote) \"/\" \"Public Folders/Announcements\"\r\n"), "{rlist}");
+        assert!(
+            rlist.contains("* LIST (\\Remote) \"/\" \"Public Folders/Announcements\"\r\n"),
+            "{rlist}"
+        );
         assert!(rlist.contains("* LIST () \"/\" \"INBOX\"\r\n"), "{rlist}");
         assert_eq!(
             run(&mut c, "e SELECT \"Public Folders/Announcements\"\r\n"),
@@ -899,9 +1070,15 @@ mod tests {
         let mut c = Connection::new(&spec, false);
         run(&mut c, "a LOGIN public PASSword\r\n");
         assert!(run(&mut c, "b LIST (REMOTE) \"\" \"Public Folders/*\"\r\n").contains("\\Remote"));
-        assert!(run(&mut c, "c STATUS \"Public Folders/Announcements\" (MESSAGES)\r\n")
-            .starts_with("c NO [REFERRAL imap://public;AUTH=*@127.0.0.1:1010/Public%20Folders/Announcements]"));
-        assert!(run(&mut c, "d RLSUB \"\" *\r\n").contains("* LSUB (\\Remote) \"/\" \"Public Folders/Announcements\""));
+        assert!(run(
+            &mut c,
+            "c STATUS \"Public Folders/Announcements\" (MESSAGES)\r\n"
+        )
+        .starts_with(
+            "c NO [REFERRAL imap://public;AUTH=*@127.0.0.1:1010/Public%20Folders/Announcements]"
+        ));
+        assert!(run(&mut c, "d RLSUB \"\" *\r\n")
+            .contains("* LSUB (\\Remote) \"/\" \"Public Folders/Announcements\""));
     }
 
     #[test]
@@ -919,11 +1096,63 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_urls_are_bracketed() {
+        let host: IpAddr = "::1".parse().expect("v6");
+        let mut plan = plan(Scenario::Kb).into_iter().next().expect("front");
+        plan.login = Login::OkReferral(Target::Server("home".into()));
+        let resolved = plan
+            .resolve(|_| -> Result<Endpoint, ()> {
+                Ok(Endpoint {
+                    role: "home".into(),
+                    plain: SocketAddr::new(host, 1143),
+                    tls: Some(SocketAddr::new(host, 1993)),
+                })
+            })
+            .expect("resolves");
+        let spec = ServerSpec::new(resolved, host);
+        let mut c = Connection::new(&spec, false);
+        assert_eq!(
+            run(&mut c, "? login DOMname/UserN/AliasN PASSword\r\n"),
+            "? OK [REFERRAL imap://DOMname%2FUserN%2FAliasN;AUTH=*@[::1]:1143] LOGIN completed\r\n"
+        );
+    }
+
+    #[test]
+    fn unimplemented_and_read_only_commands() {
+        let spec = spec(Scenario::Kb, 1);
+        let mut c = Connection::new(&spec, false);
+        assert_eq!(
+            run(&mut c, "a CREATE x\r\n"),
+            "a BAD Command received in Invalid state.\r\n"
+        );
+        assert_eq!(
+            run(&mut c, "b CHECK\r\n"),
+            "b BAD Command received in Invalid state.\r\n"
+        );
+        run(&mut c, "c LOGIN public PASSword\r\n");
+        assert_eq!(
+            run(&mut c, "d CREATE x\r\n"),
+            "d NO [CANNOT] The lab's mail store is read-only\r\n"
+        );
+        assert_eq!(run(&mut c, "e SEARCH ALL\r\n"), "e BAD Unknown command\r\n");
+        assert_eq!(
+            run(&mut c, "f UID STORE 1 +FLAGS (\\Seen)\r\n"),
+            "f BAD Unknown command\r\n"
+        );
+        run(&mut c, "g SELECT INBOX\r\n");
+        assert_eq!(run(&mut c, "h UNSELECT\r\n"), "h OK UNSELECT completed\r\n");
+        assert_eq!(run(&mut c, "i NOOP\r\n"), "i OK NOOP completed\r\n");
+    }
+
+    #[test]
     fn list_details() {
         let spec = spec(Scenario::Kb, 1);
         let mut c = Connection::new(&spec, false);
         run(&mut c, "a LOGIN public PASSword\r\n");
-        assert_eq!(run(&mut c, "b LIST \"\" \"\"\r\n"), "* LIST (\\Noselect) \"/\" \"\"\r\nb OK LIST completed\r\n");
+        assert_eq!(
+            run(&mut c, "b LIST \"\" \"\"\r\n"),
+            "* LIST (\\Noselect) \"/\" \"\"\r\nb OK LIST completed\r\n"
+        );
         assert_eq!(
             run(&mut c, "c LIST \"\" %\r\n"),
             "* LIST () \"/\" \"INBOX\"\r\n* LIST () \"/\" \"Sent Items\"\r\n* LIST () \"/\" \"Deleted Items\"\r\n\

@@ -70,6 +70,9 @@ mod tests {
         assert_eq!(authenticate(b"DOMname/UserN/AliasN", b"password"), None);
         assert_eq!(authenticate(b"DOMname/UserN/AliasN", b""), None);
         assert_eq!(authenticate(b"nobody", b"PASSword"), None);
-        assert_eq!(authenticate(b"public", b"PASSword").map(|u| u.login), Some("public"));
+        assert_eq!(
+            authenticate(b"public", b"PASSword").map(|u| u.login),
+            Some("public")
+        );
     }
 }

@@ -71,7 +71,10 @@ mod tests {
         let mut out = Vec::new();
         mailbox(&mut out, "Entw\u{fc}rfe");
         assert_eq!(out, b"\"Entw&APw-rfe\"");
-        assert_eq!(decode_mailbox(b"Entw&APw-rfe").as_deref(), Some("Entw\u{fc}rfe"));
+        assert_eq!(
+            decode_mailbox(b"Entw&APw-rfe").as_deref(),
+            Some("Entw\u{fc}rfe")
+        );
         assert_eq!(decode_mailbox(b"&bad").as_deref(), None);
     }
 }

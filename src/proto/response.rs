@@ -385,10 +385,9 @@ fn parse_list(list: ListKind, raw: &RawResponse) -> Result<Kind, String> {
         .collect();
     cur.pos = close + 1;
     cur.expect_space()?;
-    let delimiter = match cur.string(raw)? {
-        Some(d) => Some(String::from_utf8_lossy(&d).into_owned()),
-        None => None,
-    };
+    let delimiter = cur
+        .string(raw)?
+        .map(|d| String::from_utf8_lossy(&d).into_owned());
     cur.expect_space()?;
     let wire = cur.string(raw)?.ok_or("the mailbox name is NIL")?;
     let mailbox_wire = String::from_utf8_lossy(&wire).into_owned();

@@ -1,0 +1,7 @@
+//! Helpers shared by imapref's integration tests.
+//!
+//! Each test binary pulls this in with `mod support;` and uses only part of it, hence the `dead_code`
+//! allowance below.
+#![allow(dead_code)]
+
+pub mod dovecot;
