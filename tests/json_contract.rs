@@ -1,8 +1,8 @@
 //! The JSON report is a contract (docs/json.md): these are the fields a consumer may rely on, checked against a real
 //! probe of the built-in lab. A field added here must be added to the docs; one removed bumps the version.
 
+use assert_cmd::Command;
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use imapref::lab::{Lab, LabConfig};
 use serde_json::Value;
@@ -20,7 +20,8 @@ async fn the_report_has_the_documented_fields() {
     let lab = Lab::start(LabConfig::default()).await.expect("lab");
     let target = lab.front().plain.to_string();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_imapref"))
+        Command::cargo_bin("imapref")
+            .expect("the imapref binary")
             .args([
                 "probe",
                 &target,

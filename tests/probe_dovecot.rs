@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::Command;
+use assert_cmd::Command;
 
 use serde_json::Value;
 use support::dovecot::{DovecotLab, INBOX_MESSAGES, KB_USER, PASSWORD};
@@ -17,7 +17,8 @@ struct Run {
 }
 
 fn probe(target: &str, user: &str, password: &str, extra: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_imapref"))
+    let out = Command::cargo_bin("imapref")
+        .expect("the imapref binary")
         .args([
             "probe",
             target,

@@ -2,7 +2,9 @@
 //! plaintext injected after STARTTLS — and against bad input from the user. Each gets a clear message and a defined
 //! exit code, never a panic or a hang.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use assert_cmd::Command;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,7 +31,8 @@ async fn probe(target: &str, extra: &[&str]) -> (Output, Duration) {
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_imapref"))
+        let out = Command::cargo_bin("imapref")
+            .expect("the imapref binary")
             .args([
                 "probe",
                 &target,
@@ -40,7 +43,7 @@ async fn probe(target: &str, extra: &[&str]) -> (Output, Duration) {
             ])
             .args(&extra)
             .env("HOSTILE_PW", "Hostile-Secret-9")
-            .stdin(Stdio::null())
+            .write_stdin("")
             .output()
             .expect("runs");
         (out, started.elapsed())
@@ -224,7 +227,8 @@ fn nothing_listening_is_unknown() {
         .local_addr()
         .expect("addr")
         .port();
-    let out = Command::new(env!("CARGO_BIN_EXE_imapref"))
+    let out = Command::cargo_bin("imapref")
+        .expect("the imapref binary")
         .args([
             "probe",
             &format!("127.0.0.1:{port}"),
@@ -242,8 +246,8 @@ fn nothing_listening_is_unknown() {
 }
 
 fn usage(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imapref"));
-    cmd.args(args).stdin(Stdio::null());
+    let mut cmd = Command::cargo_bin("imapref").expect("the imapref binary");
+    cmd.args(args).write_stdin("");
     for (k, v) in env {
         cmd.env(k, v);
     }

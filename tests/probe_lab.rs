@@ -1,7 +1,7 @@
 //! `imapref probe` against the built-in lab: every scenario gives the right verdict, exit code and diagnosis, and the
 //! password appears in no output. The lab runs in-process on ephemeral loopback ports; the probe is the real binary.
 
-use std::process::Command;
+use assert_cmd::Command;
 
 use imapref::lab::{Lab, LabConfig, Scenario};
 use serde_json::Value;
@@ -59,7 +59,8 @@ async fn probe_with(target: String, password: &str, args: &[&str]) -> Run {
     let password = password.to_string();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_imapref"))
+        let out = Command::cargo_bin("imapref")
+            .expect("the imapref binary")
             .arg("probe")
             .arg(&target)
             .arg(USER)
