@@ -47,6 +47,13 @@ pub enum Command {
     Lab(lab::LabArgs),
     /// Start the lab in-process and walk through the KB's case against it.
     Demo(lab::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 /// Parses the arguments, runs the subcommand and returns the exit code.
@@ -83,6 +90,23 @@ pub fn main() -> i32 {
             Command::Shell(args) => shell::run(args).await,
             Command::Lab(args) => lab::run_lab(args).await,
             Command::Demo(args) => lab::run_demo(args).await,
+            Command::Completions { shell } => {
+                write_stdout(|out| {
+                    clap_complete::generate(
+                        shell,
+                        &mut <Cli as clap::CommandFactory>::command(),
+                        "imapref",
+                        out,
+                    );
+                    Ok(())
+                })?;
+                Ok(exit::OK)
+            }
+            Command::Man => {
+                let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+                write_stdout(|out| page.render(out))?;
+                Ok(exit::OK)
+            }
         }
     });
     // The runtime may hold tasks blocked on stdin; do not wait for them.
