@@ -71,6 +71,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const TERM_REPEAT: Duration = Duration::from_millis(300);
 const ORPHAN_REAP_TIMEOUT: Duration = Duration::from_secs(2);
 const START_ATTEMPTS: usize = 3;
 const MOVED_REASON_ENV: &str = "IMAPREF_LAB_MOVED_REASON";
@@ -727,9 +728,21 @@ fn dovecot_conf(spec: &Spec) -> String {
         ),
         None => "ssl = no\n".to_string(),
     };
-    let (identity, login_chroot, anvil_chroot, auth_worker_user) = if run_as.root {
-        (String::new(), "", "", "")
+    let (identity, unprivileged) = if run_as.root {
+        (String::new(), String::new())
     } else {
+        let services: String = [
+            "imap-login",
+            "imap-urlauth-login",
+            "anvil",
+            "ipc",
+            "old-stats",
+            "aggregator",
+            "director",
+        ]
+        .iter()
+        .map(|service| format!("service {service} {{\n  chroot =\n}}\n"))
+        .collect();
         (
             format!(
                 "default_internal_user = {user}\ndefault_internal_group = {group}\n\
@@ -737,10 +750,10 @@ fn dovecot_conf(spec: &Spec) -> String {
                 user = run_as.user,
                 group = run_as.group
             ),
-            // chroot needs root.
-            "  chroot =\n",
-            "  chroot =\n",
-            "service auth-worker {\n  user = $default_internal_user\n}\n",
+            format!(
+                "# Not root: every process runs as the current user, and chroot needs root.\n\
+                 service auth-worker {{\n  user = $default_internal_user\n}}\n{services}"
+            ),
         )
     };
     format!(
@@ -771,16 +784,14 @@ fn dovecot_conf(spec: &Spec) -> String {
          passdb {{\n  driver = passwd-file\n  args = {dir}/users\n}}\n\
          userdb {{\n  driver = passwd-file\n  args = {dir}/users\n}}\n\
          service imap-login {{\n\
-         {login_chroot}\
          \x20 inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n\
          \x20 inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n\
          }}\n\
          # mode 0: no anvil-auth-penalty socket, so auth adds no growing per-IP delay after failed logins.\n\
          service anvil {{\n\
-         {anvil_chroot}\
          \x20 unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n\
          }}\n\
-         {auth_worker_user}",
+         {unprivileged}",
         name = spec.name,
         uid = run_as.mail_uid,
         gid = run_as.mail_gid,
@@ -795,7 +806,10 @@ struct Instance {
     dir: PathBuf,
     child: Child,
     pgid: u32,
+    /// SIGTERM sent to the group.
     terminated: bool,
+    /// The master has been waited for: from then on its PID (and group ID) may belong to someone else.
+    reaped: bool,
     stopped: bool,
 }
 
@@ -820,6 +834,7 @@ impl Instance {
             pgid: child.id(),
             child,
             terminated: false,
+            reaped: false,
             stopped: false,
         })
     }
@@ -829,7 +844,7 @@ impl Instance {
         let pid_file = self.dir.join("run").join("master.pid");
         loop {
             if let Some(status) = self.child.try_wait().expect("poll dovecot master") {
-                self.stopped = true;
+                self.reaped = true;
                 let log = self.log();
                 let why = format!(
                     "Dovecot {} ({addr}) exited during start-up ({status}):\n{log}",
@@ -883,7 +898,7 @@ impl Instance {
 
     /// SIGTERM to every process of the instance at once: each exits at once, and the master reaps them.
     fn terminate(&mut self) {
-        if !self.stopped && !self.terminated {
+        if !self.reaped && !self.terminated {
             self.terminated = true;
             self.signal_group("TERM");
         }
@@ -893,20 +908,32 @@ impl Instance {
         if self.stopped {
             return;
         }
-        self.terminate();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-                _ => {
-                    self.signal_group("KILL");
-                    let _ = self.child.wait();
-                    break;
+        self.stopped = true;
+        if !self.reaped {
+            self.terminate();
+            let started = Instant::now();
+            let mut resent = started;
+            loop {
+                match self.child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if started.elapsed() < STOP_TIMEOUT => {
+                        // A signal that hits a child between fork and exec is lost, and the master then waits
+                        // for that child forever: say it again.
+                        if resent.elapsed() >= TERM_REPEAT {
+                            resent = Instant::now();
+                            self.signal_group("TERM");
+                        }
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => {
+                        self.signal_group("KILL");
+                        let _ = self.child.wait();
+                        break;
+                    }
                 }
             }
+            self.reaped = true;
         }
-        self.stopped = true;
         // A child that outlived the master would be left to init: kill it by PID (the group ID may be gone).
         let left: Vec<String> = processes_in_group(self.pgid)
             .into_iter()
