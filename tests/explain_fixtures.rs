@@ -30,15 +30,7 @@ struct Expect {
     prefix: &'static str,
     kind: &'static str,
     code: Option<&'static str>,
-    /// (login or mailbox, logged in, user, host, port, mailbox) of the first URL.
-    referral: Option<(
-        ReferralKind,
-        Option<bool>,
-        Option<&'static str>,
-        &'static str,
-        u16,
-        Option<&'static str>,
-    )>,
+    referral: Option<Referral>,
     diagnosis: Option<&'static str>,
 }
 

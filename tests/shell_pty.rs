@@ -1,0 +1,521 @@
+//! `imapref shell` on a terminal: the binary runs in a pseudo-terminal (expectrl) against the in-process lab, or
+//! against a tiny scripted server where the lab cannot do what a test needs (push a line while the user types,
+//! stay silent). HOME and XDG_DATA_HOME point into a temporary directory, so nothing touches the real home.
+//!
+//! Every wait is an `expect` with a 10 s bound; there are no fixed sleeps.
+//!
+//! Lines are typed one key at a time, each waiting for rustyline's echo: rustyline 17 with an external printer
+//! handles only the first byte of a burst of input until the next key arrives (kkawakam/rustyline#976, fixed in
+//! rustyline 19), so sending a whole line in one write would stall. The echo of a key is either the character
+//! itself or a redraw of the line, which rustyline wraps in a synchronized update (`ESC[?2026h` ... `ESC[?2026l`).
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use expectrl::{ControlCode, Eof, NBytes, WaitStatus};
+use imapref::lab::{Lab, LabConfig};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const USER: &str = "DOMname/UserN/AliasN";
+const PASSWORD: &str = "PASSword";
+/// The end of a redraw of the line by rustyline.
+const REDRAW_END: &str = "\x1b[?2026l";
+
+/// The lab on a runtime of its own (the test thread blocks in expect).
+struct TestLab {
+    rt: tokio::runtime::Runtime,
+    lab: Option<Lab>,
+}
+
+impl TestLab {
+    fn start() -> TestLab {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let lab = rt.block_on(Lab::start(LabConfig::default())).unwrap();
+        TestLab { rt, lab: Some(lab) }
+    }
+
+    fn front(&self) -> SocketAddr {
+        self.lab.as_ref().unwrap().front().plain
+    }
+
+    fn home(&self) -> SocketAddr {
+        self.lab.as_ref().unwrap().server("home").unwrap().plain
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        if let Some(lab) = self.lab.take() {
+            self.rt.block_on(lab.shutdown());
+        }
+    }
+}
+
+/// The shell in a pty, with everything it printed kept for later checks.
+struct Shell {
+    p: expectrl::Session,
+    seen: String,
+    dir: tempfile::TempDir,
+    exit: Option<WaitStatus>,
+}
+
+impl Shell {
+    fn spawn(args: &[&str]) -> Shell {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imapref"));
+        cmd.arg("--color")
+            .arg("never")
+            .arg("shell")
+            .args(args)
+            .arg("--history")
+            .arg(dir.path().join("history"))
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .env_remove("IMAPREF_PASSWORD");
+        let mut p = expectrl::Session::spawn(cmd).unwrap();
+        p.set_expect_timeout(Some(TIMEOUT));
+        Shell {
+            p,
+            seen: String::new(),
+            dir,
+            exit: None,
+        }
+    }
+
+    fn history_path(&self) -> PathBuf {
+        self.dir.path().join("history")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    #[track_caller]
+    fn expect(&mut self, needle: &str) {
+        match self.p.expect(needle) {
+            Ok(found) => {
+                self.seen.push_str(&String::from_utf8_lossy(found.before()));
+                for m in found.matches() {
+                    self.seen.push_str(&String::from_utf8_lossy(m));
+                }
+            }
+            Err(e) => {
+                let mut rest = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = self.p.try_read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    rest.extend_from_slice(&buf[..n]);
+                }
+                panic!(
+                    "expected {needle:?}: {e}\n--- output so far ---\n{}\n--- not matched ---\n{}",
+                    self.seen,
+                    String::from_utf8_lossy(&rest)
+                )
+            }
+        }
+    }
+
+    /// The prompt, and the end of the redraw that shows it.
+    #[track_caller]
+    fn prompt(&mut self, prompt: &str) {
+        self.expect(prompt);
+        self.expect(REDRAW_END);
+    }
+
+    /// Types `text` one key at a time, waiting for each key's echo.
+    #[track_caller]
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.p.send(c.to_string()).unwrap();
+            let found = match self.p.expect(NBytes(1)) {
+                Ok(found) => found,
+                Err(e) => panic!(
+                    "no echo for {c:?}: {e}\n--- output so far ---\n{}",
+                    self.seen
+                ),
+            };
+            let first = found
+                .matches()
+                .next()
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            self.seen.push_str(&String::from_utf8_lossy(&first));
+            if first == b"\x1b" {
+                self.expect(REDRAW_END);
+            }
+        }
+    }
+
+    /// Types a line and presses Enter.
+    #[track_caller]
+    fn type_line(&mut self, line: &str) {
+        self.type_text(line);
+        self.p.send("\r").unwrap();
+    }
+
+    /// Sends a line in one write, where no line editor reads it (the password prompt, cooked mode).
+    fn send_line(&mut self, line: &str) {
+        self.p.send_line(line).unwrap();
+    }
+
+    /// True when the shell exits within `wait` (its status is kept for [`Shell::exit_status`]).
+    fn exited_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match self.p.get_process().status() {
+                Ok(WaitStatus::StillAlive) => thread::sleep(Duration::from_millis(20)),
+                Ok(status) => {
+                    self.exit = Some(status);
+                    return true;
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    /// Waits for the end of output and the exit status.
+    #[track_caller]
+    fn exit_status(&mut self) -> WaitStatus {
+        if let Some(status) = self.exit {
+            return status;
+        }
+        if let Ok(found) = self.p.expect(Eof) {
+            self.seen.push_str(&String::from_utf8_lossy(found.before()));
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let status = self.p.get_process().status().unwrap();
+            if !matches!(status, WaitStatus::StillAlive) {
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("the shell did not exit\n--- output ---\n{}", self.seen);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn prompt_of(addr: SocketAddr) -> String {
+    format!("{addr}> ")
+}
+
+fn read_file(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn the_kb_walkthrough_typed_verbatim() {
+    let lab = TestLab::start();
+    let (front, home) = (lab.front(), lab.home());
+    let mut sh = Shell::spawn(&[&front.to_string()]);
+    sh.expect("(front.lab) ready");
+    sh.expect("capabilities:");
+    sh.prompt(&prompt_of(front));
+    sh.type_line(&format!("? login {USER} {PASSWORD}"));
+    sh.expect(&format!(
+        "? OK [REFERRAL imap://DOMname%2FUserN%2FAliasN;AUTH=*@127.0.0.1:{}] LOGIN completed",
+        home.port()
+    ));
+    sh.expect(&format!(
+        "login referral (logged in here, but the mailboxes are there): {home} as {USER}; :follow goes there"
+    ));
+    sh.prompt(&prompt_of(front));
+    sh.type_line("? Select Inbox");
+    sh.expect("? NO There is no replica for that mailbox on this server.");
+    sh.expect("holds no replica");
+    sh.prompt(&prompt_of(front));
+    sh.type_line(":explain");
+    sh.expect("diagnosis:");
+    sh.prompt(&prompt_of(front));
+    sh.type_line("? logout");
+    sh.expect("* BYE");
+    sh.expect("? OK LOGOUT completed");
+    sh.prompt(&format!("{front} (closed)> "));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+
+    // The password was masked while typed and never printed; the history holds the redacted line only.
+    assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+    assert!(
+        sh.seen.contains(&format!("? login {USER} ********")),
+        "{}",
+        sh.seen
+    );
+    let history = read_file(&sh.history_path());
+    assert!(
+        history.contains(&format!("? login {USER} ***")),
+        "{history}"
+    );
+    assert!(history.contains("? Select Inbox"), "{history}");
+    assert!(!history.contains(PASSWORD), "{history}");
+}
+
+#[test]
+fn follow_the_referral_and_come_back() {
+    let lab = TestLab::start();
+    let (front, home) = (lab.front(), lab.home());
+    let mut sh = Shell::spawn(&[&front.to_string()]);
+    sh.prompt(&prompt_of(front));
+    sh.type_line(&format!("? login {USER} {PASSWORD}"));
+    sh.expect("LOGIN completed");
+    sh.prompt(&prompt_of(front));
+    sh.type_line(":follow");
+    sh.prompt(&format!(
+        "Log in to {home} (the host you named) as {USER}, reusing the password you typed? [y/N] "
+    ));
+    sh.type_line("y");
+    sh.expect("(home.lab) ready");
+    sh.expect(&format!("LOGIN {USER} ***"));
+    sh.expect("OK [CAPABILITY");
+    sh.expect(&format!("now on {home}"));
+    sh.prompt(&format!("{home} (2)> "));
+    sh.type_line("a1 select inbox");
+    sh.expect("* 3 EXISTS");
+    sh.expect("a1 OK [READ-WRITE] SELECT completed");
+    sh.prompt(&format!("{home} (2)> "));
+    sh.type_line(":back");
+    sh.expect("* BYE");
+    sh.expect(&format!("back on {front} as {USER}"));
+    sh.prompt(&prompt_of(front));
+    sh.type_line("? Select Inbox");
+    sh.expect("? NO There is no replica");
+    sh.prompt(&prompt_of(front));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.expect("* BYE");
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+    assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+}
+
+#[test]
+fn login_asks_the_password_without_echo() {
+    let lab = TestLab::start();
+    let home = lab.home();
+    let mut sh = Shell::spawn(&[&home.to_string()]);
+    sh.prompt(&prompt_of(home));
+    sh.type_line(&format!(":login {USER}"));
+    sh.expect(&format!("Password for {USER} on {home}: "));
+    sh.send_line(PASSWORD);
+    sh.expect(&format!("LOGIN {USER} ***"));
+    sh.expect("LOGIN completed");
+    sh.prompt(&prompt_of(home));
+    let transcript = sh.path("transcript.txt");
+    sh.type_line(&format!(":transcript {}", transcript.display()));
+    sh.expect("written to");
+    sh.prompt(&prompt_of(home));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.expect("LOGOUT completed");
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+    assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+    let text = read_file(&transcript);
+    assert!(text.contains(&format!("LOGIN {USER} ***")), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(!read_file(&sh.history_path()).contains(PASSWORD));
+}
+
+#[test]
+fn tab_completes_commands_and_mailboxes() {
+    let lab = TestLab::start();
+    let home = lab.home();
+    let mut sh = Shell::spawn(&[&home.to_string()]);
+    sh.prompt(&prompt_of(home));
+    sh.type_text("? capa\t");
+    sh.p.send("\r").unwrap();
+    sh.expect("? OK CAPABILITY completed");
+    sh.prompt(&prompt_of(home));
+    sh.type_line(&format!("a1 login {USER} {PASSWORD}"));
+    sh.expect("a1 OK");
+    sh.prompt(&prompt_of(home));
+    sh.type_line("a2 list \"\" *");
+    sh.expect("a2 OK LIST completed");
+    sh.prompt(&prompt_of(home));
+    sh.type_text("a3 sel\t");
+    sh.type_text(" Sen\t");
+    sh.p.send("\r").unwrap();
+    sh.expect("a3 OK");
+    sh.prompt(&prompt_of(home));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+    // What the completions made of the lines reached the history.
+    let history = read_file(&sh.history_path());
+    assert!(history.contains("? CAPABILITY"), "{history}");
+    assert!(history.contains("a3 SELECT \"Sent Items\""), "{history}");
+}
+
+#[test]
+fn ctrl_c_cancels_the_line_and_ctrl_d_logs_out() {
+    let lab = TestLab::start();
+    let front = lab.front();
+    let mut sh = Shell::spawn(&[&front.to_string()]);
+    sh.prompt(&prompt_of(front));
+    sh.type_text("a9 DELETE never-sent");
+    sh.p.send(ControlCode::EndOfText).unwrap();
+    sh.prompt(&prompt_of(front));
+    sh.type_line("? noop");
+    sh.expect("? OK NOOP completed");
+    sh.prompt(&prompt_of(front));
+    let transcript = sh.path("t.txt");
+    sh.type_line(&format!(":transcript {}", transcript.display()));
+    sh.expect("written to");
+    sh.prompt(&prompt_of(front));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.expect("* BYE");
+    sh.expect("OK LOGOUT completed");
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+    let text = read_file(&transcript);
+    assert!(text.contains("C: ? noop"), "{text}");
+    assert!(!text.contains("never-sent"), "{text}");
+}
+
+/// A scripted server: greets, then for each command line received sends what `answer` says, and lets the test
+/// push lines at any time.
+struct TinyServer {
+    addr: SocketAddr,
+    push: mpsc::Sender<String>,
+    received: mpsc::Receiver<String>,
+}
+
+impl TinyServer {
+    /// `answer` gets a command line and returns the lines to send back (empty: stay silent).
+    fn start(answer: fn(&str) -> Vec<String>) -> TinyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (push, pushed) = mpsc::channel::<String>();
+        let (got, received) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut writer = stream.try_clone().unwrap();
+            writer
+                .write_all(
+                    b"* OK [CAPABILITY IMAP4rev1 LOGIN-REFERRALS] tiny test server ready\r\n",
+                )
+                .unwrap();
+            let pusher = stream.try_clone().unwrap();
+            thread::spawn(move || {
+                let mut pusher: TcpStream = pusher;
+                for line in pushed {
+                    if pusher.write_all(format!("{line}\r\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+            let reader = BufReader::new(stream);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                let _ = got.send(line.clone());
+                for reply in answer(&line) {
+                    if writer.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        TinyServer {
+            addr,
+            push,
+            received,
+        }
+    }
+}
+
+fn ok_to_everything(line: &str) -> Vec<String> {
+    let tag = line.split(' ').next().unwrap_or("*");
+    if line.to_ascii_uppercase().contains("LOGOUT") {
+        return vec!["* BYE bye".into(), format!("{tag} OK LOGOUT completed")];
+    }
+    vec![format!("{tag} OK done")]
+}
+
+fn silent(line: &str) -> Vec<String> {
+    if line.to_ascii_uppercase().contains("LOGOUT") {
+        let tag = line.split(' ').next().unwrap_or("*");
+        return vec![format!("{tag} OK LOGOUT completed")];
+    }
+    Vec::new()
+}
+
+#[test]
+fn untagged_data_while_typing_keeps_the_line_intact() {
+    let server = TinyServer::start(ok_to_everything);
+    let mut sh = Shell::spawn(&[&server.addr.to_string()]);
+    sh.expect("tiny test server ready");
+    sh.prompt(&prompt_of(server.addr));
+    sh.type_text("a1 sel");
+    server.push.send("* 5 EXISTS".into()).unwrap();
+    sh.expect("* 5 EXISTS");
+    // The prompt and the partial line are drawn again below it.
+    sh.expect(&format!("{}a1 sel", prompt_of(server.addr)));
+    sh.expect(REDRAW_END);
+    sh.type_line("ect inbox");
+    sh.expect("a1 OK done");
+    let got = server.received.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(got, "a1 select inbox");
+    sh.prompt(&prompt_of(server.addr));
+    server.push.send("* BYE idle for too long".into()).unwrap();
+    sh.expect("* BYE idle for too long");
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_while_waiting_resets_the_connection() {
+    let server = TinyServer::start(silent);
+    let mut sh = Shell::spawn(&[&server.addr.to_string(), "--timeout", "30"]);
+    sh.prompt(&prompt_of(server.addr));
+    sh.type_line("a1 noop");
+    assert_eq!(server.received.recv_timeout(TIMEOUT).unwrap(), "a1 noop");
+    sh.p.send(ControlCode::EndOfText).unwrap();
+    sh.expect("a1 is still waiting for the server; press Ctrl-C again to reset the connection");
+    sh.p.send(ControlCode::EndOfText).unwrap();
+    sh.expect(&format!("connection to {} reset", server.addr));
+    sh.prompt(&format!("{} (closed)> ", server.addr));
+    // With rustyline 17 the Ctrl-C signals also reach rustyline's own handler, and the prompt may be drawn a second
+    // time right away; a Ctrl-D sent between the two is lost with the terminal in cooked mode, so send another one
+    // when the shell is still there.
+    for _ in 0..3 {
+        sh.p.send(ControlCode::EndOfTransmission).unwrap();
+        if sh.exited_within(Duration::from_secs(2)) {
+            break;
+        }
+    }
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+}
