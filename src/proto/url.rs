@@ -206,7 +206,15 @@ impl fmt::Display for ImapUrl {
             f.write_str("/")?;
         }
         if let Some(mailbox) = &self.mailbox {
-            f.write_str(&percent_encode(mailbox, is_bchar))?;
+            let encoded = percent_encode(mailbox, is_bchar);
+            // A raw '/' just before ";UID=..." would be read back as part of that tail ("INBOX/;UID=20"), so a mailbox
+            // ending in '/' followed by a ';' tail writes that last '/' encoded.
+            let tail_starts_with_semicolon = self.uidvalidity.is_none()
+                && self.rest.as_deref().is_some_and(|r| r.starts_with(';'));
+            match encoded.strip_suffix('/') {
+                Some(head) if tail_starts_with_semicolon => write!(f, "{head}%2F")?,
+                _ => f.write_str(&encoded)?,
+            }
         }
         if let Some(v) = self.uidvalidity {
             write!(f, ";UIDVALIDITY={v}")?;
@@ -1039,6 +1047,15 @@ mod tests {
         #[test]
         fn parse_never_panics_on_url_like_input(s in "(imap|IMAP)://[a-z;=*%@:/\\[\\]0-9A-F?.]{0,30}") {
             let _ = ImapUrl::parse(&s);
+        }
+    }
+
+    /// Found by the imap_url fuzz target: a mailbox ending in '/' before a ';' tail did not round-trip.
+    #[test]
+    fn mailbox_ending_in_slash_before_a_semicolon_round_trips() {
+        for s in ["imap://r/%2f;", "imap://h/INBOX%2F;x"] {
+            let url = ImapUrl::parse(s).unwrap();
+            assert_eq!(ImapUrl::parse(&url.to_string()).unwrap(), url, "{s}");
         }
     }
 }
