@@ -269,6 +269,36 @@ pub fn explain_response(response: &Response) -> Explanation {
     e
 }
 
+/// The capabilities that matter for referrals and logins: LOGIN-REFERRALS, MAILBOX-REFERRALS, STARTTLS,
+/// LOGINDISABLED and the AUTH= mechanisms, in the server's order.
+pub fn notable_capabilities(capabilities: &[String]) -> Vec<&str> {
+    capabilities
+        .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            let u = c.to_ascii_uppercase();
+            matches!(
+                u.as_str(),
+                "LOGIN-REFERRALS" | "MAILBOX-REFERRALS" | "STARTTLS" | "LOGINDISABLED"
+            ) || u.starts_with("AUTH=")
+        })
+        .collect()
+}
+
+/// `12 capabilities; notable: LOGIN-REFERRALS STARTTLS AUTH=PLAIN`, as the probe and the shell show them.
+pub fn capability_line(capabilities: &[String]) -> String {
+    let notable = notable_capabilities(capabilities);
+    format!(
+        "{} capabilities; notable: {}",
+        capabilities.len(),
+        if notable.is_empty() {
+            "none".to_string()
+        } else {
+            notable.join(" ")
+        }
+    )
+}
+
 fn capability_summary(capabilities: &[String]) -> String {
     let has = |name: &str| capabilities.iter().any(|c| c.eq_ignore_ascii_case(name));
     let mut notes = Vec::new();

@@ -644,7 +644,7 @@ impl Walk<'_> {
         match session.run(&Command::new(tag, "CAPABILITY")).await {
             Ok(_) => {
                 self.capabilities(session, from);
-                let detail = capability_notes(&self.hop.capabilities);
+                let detail = crate::explain::capability_line(&self.hop.capabilities);
                 self.step("capabilities", Mark::Ok, t, detail);
                 Ok(())
             }
@@ -843,29 +843,6 @@ fn mailbox_state(outcome: &Outcome) -> MailboxState {
         }
     }
     state
-}
-
-fn capability_notes(caps: &[String]) -> String {
-    let notable: Vec<&str> = caps
-        .iter()
-        .map(String::as_str)
-        .filter(|c| {
-            let u = c.to_ascii_uppercase();
-            matches!(
-                u.as_str(),
-                "LOGIN-REFERRALS" | "MAILBOX-REFERRALS" | "STARTTLS" | "LOGINDISABLED"
-            ) || u.starts_with("AUTH=")
-        })
-        .collect();
-    format!(
-        "{} capabilities; notable: {}",
-        caps.len(),
-        if notable.is_empty() {
-            "none".into()
-        } else {
-            notable.join(" ")
-        }
-    )
 }
 
 fn describe_target(referral: Option<&crate::explain::ReferralExplanation>) -> String {

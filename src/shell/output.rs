@@ -213,25 +213,9 @@ pub fn greeting_notes(greeting: &Response) -> Vec<String> {
 /// The notable capabilities, the way the probe reports them: `12 capabilities; notable: LOGIN-REFERRALS
 /// STARTTLS AUTH=PLAIN`.
 pub fn capability_summary(caps: &[String]) -> String {
-    let notable: Vec<&str> = caps
-        .iter()
-        .map(String::as_str)
-        .filter(|c| {
-            let u = c.to_ascii_uppercase();
-            matches!(
-                u.as_str(),
-                "LOGIN-REFERRALS" | "MAILBOX-REFERRALS" | "STARTTLS" | "LOGINDISABLED"
-            ) || u.starts_with("AUTH=")
-        })
-        .collect();
     format!(
-        "  capabilities: {}; notable: {}",
-        caps.len(),
-        if notable.is_empty() {
-            "none".to_string()
-        } else {
-            notable.join(" ")
-        }
+        "  capabilities: {}",
+        crate::explain::capability_line(caps).replacen(" capabilities;", ";", 1)
     )
 }
 
