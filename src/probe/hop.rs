@@ -9,6 +9,7 @@ use crate::proto::code::Code;
 use crate::proto::command::{Arg, Command};
 use crate::proto::response::{Kind, Response, Status};
 use crate::secret::Secret;
+use crate::session::open::{open, OpenError, OpenFailure, OpenStep, Opening};
 use crate::session::{Outcome, Session, SessionError};
 use crate::transport::{CertificateInfo, Endpoint, TlsMode};
 
@@ -157,12 +158,144 @@ use crate::session::millis_since as ms;
 
 impl Walk<'_> {
     fn step(&mut self, name: &str, mark: Mark, since: Instant, detail: String) {
+        self.step_ms(name, mark, ms(since), detail);
+    }
+
+    fn step_ms(&mut self, name: &str, mark: Mark, ms: f64, detail: String) {
         self.hop.steps.push(Step {
             name: name.into(),
             mark,
-            ms: ms(since),
+            ms,
             detail,
         });
+    }
+
+    /// Records one step of the opening (connect, TLS, greeting, capabilities, STARTTLS) with its details.
+    fn record_open_step(&mut self, step: OpenStep, ms: f64, greeting: Option<&Response>) {
+        let name = step.name();
+        match step {
+            OpenStep::Connected => {
+                let detail = self.hop.connect.as_ref().map_or_else(String::new, |info| {
+                    let tried = info.addresses_tried.len();
+                    format!(
+                        "{} ({} address{} tried)",
+                        info.connected_to,
+                        tried,
+                        if tried == 1 { "" } else { "es" }
+                    )
+                });
+                self.step_ms(name, Mark::Ok, ms, detail);
+            }
+            OpenStep::Tls(cert) | OpenStep::StartTls(cert) => self.certificate(name, ms, cert),
+            OpenStep::Greeting => {
+                let Some(Kind::Greeting { status, code, text }) = greeting.map(|g| &g.kind) else {
+                    return;
+                };
+                let named = product::recognise(text);
+                let product_note = named
+                    .as_ref()
+                    .map_or_else(String::new, |p| match &p.version {
+                        Some(v) => format!(" [{} {v}]", p.name),
+                        None => format!(" [{}]", p.name),
+                    });
+                let line = greeting.map(Response::first_line).unwrap_or_default();
+                let (mark, detail) = match (status, code) {
+                    (Status::Bye, Some(Code::Referral(_))) => (
+                        Mark::Info,
+                        format!("BYE [REFERRAL]: this server takes no connections{product_note}"),
+                    ),
+                    (Status::Bye, _) => (Mark::Fail, line.clone()),
+                    (Status::Preauth, _) => (
+                        Mark::Info,
+                        format!("PREAUTH: already authenticated{product_note}"),
+                    ),
+                    _ => (Mark::Ok, format!("{line}{product_note}")),
+                };
+                self.hop.greeting = Some(Greeting {
+                    line,
+                    status: *status,
+                    product: named,
+                });
+                self.step_ms(name, mark, ms, detail);
+            }
+            OpenStep::Capabilities {
+                from_greeting: true,
+                ..
+            } => {
+                self.hop.capabilities_from = Some("greeting".into());
+            }
+            OpenStep::Capabilities { capabilities, .. } => {
+                self.hop.capabilities_from = Some("command".into());
+                self.step_ms(
+                    name,
+                    Mark::Ok,
+                    ms,
+                    crate::explain::capability_line(&capabilities),
+                );
+            }
+            OpenStep::StartTlsNotOffered => {
+                self.step_ms(
+                    name,
+                    Mark::Warn,
+                    ms,
+                    "not offered; going on in plaintext (--starttls=opportunistic)".into(),
+                );
+                self.diagnoses.push(Diagnosis {
+                    id: "no-starttls".into(),
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{} does not offer STARTTLS; the password went in plaintext.",
+                        self.plan.server()
+                    ),
+                    next_step: Some("Enable TLS on the server.".into()),
+                });
+            }
+        }
+    }
+
+    /// Turns the failure that stopped the opening into a stop.
+    fn open_failure(&mut self, failure: OpenFailure) -> Stop {
+        let OpenFailure { step, ms, error } = failure;
+        let server = self.plan.server();
+        match error {
+            OpenError::Session(e) => {
+                self.unreachable = step == "connect";
+                self.session_failure(step, ms, e)
+            }
+            OpenError::NotImap(line) => {
+                self.step_ms(step, Mark::Fail, ms, line.clone());
+                stop(
+                    step,
+                    "garbage",
+                    Severity::Unknown,
+                    format!("{server} did not greet like an IMAP server: `{line}`"),
+                    "Check the port: this does not look like an IMAP server.",
+                )
+            }
+            OpenError::NoStartTls => {
+                self.step_ms(
+                    step,
+                    Mark::Fail,
+                    ms,
+                    "the server does not advertise STARTTLS".into(),
+                );
+                let message = if self.first_hop() {
+                    format!("{server} does not offer STARTTLS (--starttls).")
+                } else {
+                    format!(
+                        "The referred server {server} does not offer STARTTLS; following would drop below the first \
+                         hop's TLS."
+                    )
+                };
+                stop(
+                    step,
+                    "tls-downgrade-refused",
+                    Severity::Critical,
+                    message,
+                    "Enable TLS on that server; use --starttls=opportunistic only if plaintext is acceptable.",
+                )
+            }
+        }
     }
 
     fn first_hop(&self) -> bool {
@@ -170,8 +303,8 @@ impl Walk<'_> {
     }
 
     /// Turns a session error into a stop, with the severity the exit-code contract gives it.
-    fn session_failure(&mut self, step: &'static str, since: Instant, err: SessionError) -> Stop {
-        self.step(step, Mark::Fail, since, err.to_string());
+    fn session_failure(&mut self, step: &'static str, ms: f64, err: SessionError) -> Stop {
+        self.step_ms(step, Mark::Fail, ms, err.to_string());
         let server = self.plan.server();
         let referral_target = !self.first_hop();
         if err.is_tls() {
@@ -232,80 +365,46 @@ impl Walk<'_> {
     async fn walk(&mut self, slot: &mut Option<Session>, password: &Secret) -> Result<Next, Stop> {
         let plan = self.plan;
         let settings = self.settings;
-        // 1. Resolve and connect.
-        let t = Instant::now();
+        // 1-5. Connect, implicit TLS, greeting, capabilities, STARTTLS: the opening the shell shares.
         let endpoint = Endpoint::new(plan.host.clone(), plan.port);
-        let (session, info) = match Session::connect(&endpoint, settings.session).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                self.unreachable = true;
-                return Err(self.session_failure("connect", t, e));
-            }
-        };
-        let tried = info.addresses_tried.len();
-        self.step(
-            "connect",
-            Mark::Ok,
-            t,
-            format!(
-                "{} ({} address{} tried)",
-                info.connected_to,
-                tried,
-                if tried == 1 { "" } else { "es" }
-            ),
-        );
-        self.hop.connect = Some(info);
-        let session = slot.insert(session);
-
-        // 2. Implicit TLS.
-        if plan.tls_mode == TlsMode::Implicit {
-            let t = Instant::now();
-            match session.start_tls(&plan.host, &settings.tls).await {
-                Ok(cert) => self.certificate("tls", t, cert),
-                Err(e) => return Err(self.session_failure("tls", t, e)),
-            }
+        let Opening {
+            session,
+            connect,
+            steps,
+            greeting,
+            failure,
+        } = open(&endpoint, plan.tls_mode, &settings.tls, settings.session).await;
+        *slot = session;
+        self.hop.connect = connect;
+        for (step, ms) in steps {
+            self.record_open_step(step, ms, greeting.as_ref());
         }
-
-        // 3. Greeting.
-        let t = Instant::now();
-        let greeting = match session.read_greeting().await {
-            Ok(g) => g,
-            Err(e) => return Err(self.session_failure("greeting", t, e)),
-        };
-        let Kind::Greeting { status, code, text } = &greeting.kind else {
-            let line = greeting.first_line();
-            self.step("greeting", Mark::Fail, t, line.clone());
+        if let Some(failure) = failure {
+            return Err(self.open_failure(failure));
+        }
+        let (Some(session), Some(greeting)) = (slot.as_mut(), greeting) else {
             return Err(stop(
-                "greeting",
-                "garbage",
+                "connect",
+                "internal",
                 Severity::Unknown,
-                format!(
-                    "{} did not greet like an IMAP server: `{line}`",
-                    plan.server()
-                ),
-                "Check the port: this does not look like an IMAP server.",
+                "no session after opening".into(),
+                "Report this bug.",
             ));
         };
-        let named = product::recognise(text);
-        let product_note = named
-            .as_ref()
-            .map_or_else(String::new, |p| match &p.version {
-                Some(v) => format!(" [{} {v}]", p.name),
-                None => format!(" [{}]", p.name),
-            });
-        self.hop.greeting = Some(Greeting {
-            line: greeting.first_line(),
-            status: *status,
-            product: named,
-        });
+        if let Some(caps) = session.capabilities() {
+            self.hop.capabilities = caps.to_vec();
+        }
+        let Kind::Greeting { status, code, text } = &greeting.kind else {
+            return Err(stop(
+                "greeting",
+                "internal",
+                Severity::Unknown,
+                "no greeting after opening".into(),
+                "Report this bug.",
+            ));
+        };
         match (status, code) {
             (Status::Bye, Some(Code::Referral(urls))) => {
-                self.step(
-                    "greeting",
-                    Mark::Info,
-                    t,
-                    format!("BYE [REFERRAL]: this server takes no connections{product_note}"),
-                );
                 self.diagnoses.push(Diagnosis {
                     id: "greeting-referral".into(),
                     severity: Severity::Info,
@@ -322,7 +421,6 @@ impl Walk<'_> {
                 });
             }
             (Status::Bye, _) => {
-                self.step("greeting", Mark::Fail, t, greeting.first_line());
                 return Err(stop(
                     "greeting",
                     "server-refuses",
@@ -331,79 +429,9 @@ impl Walk<'_> {
                     "Check the server's state and logs.",
                 ));
             }
-            (Status::Preauth, _) => self.step(
-                "greeting",
-                Mark::Info,
-                t,
-                format!("PREAUTH: already authenticated{product_note}"),
-            ),
-            _ => self.step(
-                "greeting",
-                Mark::Ok,
-                t,
-                format!("{}{product_note}", greeting.first_line()),
-            ),
+            _ => {}
         }
         let preauth = *status == Status::Preauth;
-        if session.capabilities().is_some() {
-            self.capabilities(session, "greeting");
-        }
-
-        // 4. Capabilities, 5. STARTTLS.
-        if session.capabilities().is_none() {
-            self.fetch_capabilities(session, "command").await?;
-        }
-        if matches!(
-            plan.tls_mode,
-            TlsMode::StartTls | TlsMode::StartTlsOpportunistic
-        ) {
-            let t = Instant::now();
-            if session.has_capability("STARTTLS") {
-                match session.starttls(&plan.host, &settings.tls).await {
-                    Ok((_, cert)) => self.certificate("starttls", t, cert),
-                    Err(e) => return Err(self.session_failure("starttls", t, e)),
-                }
-                self.fetch_capabilities(session, "command").await?;
-            } else if plan.tls_mode == TlsMode::StartTlsOpportunistic {
-                self.step(
-                    "starttls",
-                    Mark::Warn,
-                    t,
-                    "not offered; going on in plaintext (--starttls=opportunistic)".into(),
-                );
-                self.diagnoses.push(Diagnosis {
-                    id: "no-starttls".into(),
-                    severity: Severity::Warning,
-                    message: format!(
-                        "{} does not offer STARTTLS; the password went in plaintext.",
-                        plan.server()
-                    ),
-                    next_step: Some("Enable TLS on the server.".into()),
-                });
-            } else {
-                self.step(
-                    "starttls",
-                    Mark::Fail,
-                    t,
-                    "the server does not advertise STARTTLS".into(),
-                );
-                let message = if self.first_hop() {
-                    format!("{} does not offer STARTTLS (--starttls).", plan.server())
-                } else {
-                    format!(
-                        "The referred server {} does not offer STARTTLS; following would drop below the first hop's TLS.",
-                        plan.server()
-                    )
-                };
-                return Err(stop(
-                    "starttls",
-                    "tls-downgrade-refused",
-                    Severity::Critical,
-                    message,
-                    "Enable TLS on that server; use --starttls=opportunistic only if plaintext is acceptable.",
-                ));
-            }
-        }
 
         // 6. Login.
         let mut login_referral = None;
@@ -434,7 +462,7 @@ impl Walk<'_> {
             self.hop.password_sent = true;
             let outcome = match result {
                 Ok(o) => o,
-                Err(e) => return Err(self.session_failure("login", t, e)),
+                Err(e) => return Err(self.session_failure("login", ms(t), e)),
             };
             let shown = if plain {
                 format!("{} AUTHENTICATE PLAIN ***", outcome.tag)
@@ -638,21 +666,7 @@ impl Walk<'_> {
         self.hop.capabilities_from = Some(from.into());
     }
 
-    async fn fetch_capabilities(&mut self, session: &mut Session, from: &str) -> Result<(), Stop> {
-        let t = Instant::now();
-        let tag = session.next_tag();
-        match session.run(&Command::new(tag, "CAPABILITY")).await {
-            Ok(_) => {
-                self.capabilities(session, from);
-                let detail = crate::explain::capability_line(&self.hop.capabilities);
-                self.step("capabilities", Mark::Ok, t, detail);
-                Ok(())
-            }
-            Err(e) => Err(self.session_failure("capabilities", t, e)),
-        }
-    }
-
-    fn certificate(&mut self, step: &str, since: Instant, cert: CertificateInfo) {
+    fn certificate(&mut self, step: &str, ms: f64, cert: CertificateInfo) {
         self.hop.encrypted = true;
         let warn_days = self.settings.cert_warn_days;
         let mark = if cert.days_left < warn_days {
@@ -660,17 +674,7 @@ impl Walk<'_> {
         } else {
             Mark::Ok
         };
-        let detail = format!(
-            "{} issued by {}, expires {} ({} days), {}",
-            cert.subject,
-            cert.issuer,
-            cert.not_after,
-            cert.days_left,
-            match &cert.verification {
-                crate::transport::Verification::Verified => "verified".to_string(),
-                other => format!("{other:?}"),
-            }
-        );
+        let detail = cert.summary();
         if cert.days_left < warn_days {
             self.diagnoses.push(Diagnosis {
                 id: "certificate-expiring".into(),
@@ -684,7 +688,7 @@ impl Walk<'_> {
                 next_step: Some("Renew the certificate.".into()),
             });
         }
-        self.step(step, mark, since, detail);
+        self.step_ms(step, mark, ms, detail);
         self.hop.certificate = Some(cert);
     }
 
@@ -712,7 +716,7 @@ impl Walk<'_> {
         commands.push(Command::new(session.next_tag(), verb).arg(Arg::Mailbox(mailbox.clone())));
         let mut outcomes = match session.run_pipelined(&commands).await {
             Ok(o) => o,
-            Err(e) => return Err(self.session_failure("select", t, e)),
+            Err(e) => return Err(self.session_failure("select", ms(t), e)),
         };
         if asked_caps {
             self.capabilities(session, "command");
@@ -735,7 +739,7 @@ impl Walk<'_> {
             ];
             outcomes = match session.run_pipelined(&again).await {
                 Ok(o) => o,
-                Err(e) => return Err(self.session_failure("select", t, e)),
+                Err(e) => return Err(self.session_failure("select", ms(t), e)),
             };
         }
         let Some(outcome) = outcomes.pop() else {

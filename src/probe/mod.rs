@@ -294,12 +294,14 @@ fn check_before_following(
     }
 }
 
-/// Later hops keep the first hop's level: implicit stays implicit; STARTTLS, or opportunistic STARTTLS that did get TLS,
-/// becomes required STARTTLS; plaintext stays what it was.
-pub fn follow_tls_mode(first: TlsMode, first_encrypted: bool) -> TlsMode {
-    match first {
-        TlsMode::StartTlsOpportunistic if first_encrypted => TlsMode::StartTls,
-        other => other,
+/// The TLS mode for the next hop: never below the current connection's level. An encrypted connection is followed
+/// with implicit TLS when it used implicit TLS, and with required STARTTLS otherwise (opportunistic STARTTLS that did
+/// get TLS, or a STARTTLS done by hand in the shell); a plaintext connection keeps its mode.
+pub fn follow_tls_mode(current: TlsMode, encrypted: bool) -> TlsMode {
+    match (encrypted, current) {
+        (true, TlsMode::Implicit) => TlsMode::Implicit,
+        (true, _) => TlsMode::StartTls,
+        (false, mode) => mode,
     }
 }
 
@@ -321,11 +323,7 @@ fn plans_from_referral(
             ));
             continue;
         };
-        let port = match (url.port, tls_mode) {
-            (Some(p), _) => p,
-            (None, TlsMode::Implicit) => 993,
-            (None, _) => 143,
-        };
+        let port = url.port.unwrap_or(tls_mode.default_port());
         let mailbox = match kind {
             ReferralKind::Mailbox => url.mailbox.clone().unwrap_or_else(|| from.mailbox.clone()),
             ReferralKind::Login => url
@@ -361,4 +359,29 @@ fn plans_from_referral(
         });
     }
     Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn following_never_drops_below_the_current_tls_level() {
+        assert_eq!(follow_tls_mode(TlsMode::Implicit, true), TlsMode::Implicit);
+        assert_eq!(follow_tls_mode(TlsMode::StartTls, true), TlsMode::StartTls);
+        assert_eq!(
+            follow_tls_mode(TlsMode::StartTlsOpportunistic, true),
+            TlsMode::StartTls
+        );
+        assert_eq!(
+            follow_tls_mode(TlsMode::Plain, true),
+            TlsMode::StartTls,
+            "STARTTLS typed in the shell"
+        );
+        assert_eq!(
+            follow_tls_mode(TlsMode::StartTlsOpportunistic, false),
+            TlsMode::StartTlsOpportunistic
+        );
+        assert_eq!(follow_tls_mode(TlsMode::Plain, false), TlsMode::Plain);
+    }
 }

@@ -5,8 +5,10 @@
 //! into the [`Framer`], parses what comes out, and encodes commands (literals and SASL steps wait for the server's `+`,
 //! unless LITERAL+ allows otherwise). Every wait is bounded by the transport's timeout.
 //!
+//! - [`open`]: connect, TLS, greeting, capabilities and STARTTLS, the way the probe and the shell both open;
 //! - [`transcript`]: the redacted `C:`/`S:` record of the connection.
 
+pub mod open;
 pub mod transcript;
 
 use std::time::{Duration, Instant};
@@ -157,6 +159,17 @@ pub struct Session {
     buf: Vec<u8>,
     last_bye: Option<String>,
     options: SessionOptions,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("connected", &self.transport.is_some())
+            .field("tls", &self.is_tls())
+            .field("round_trips", &self.round_trips)
+            .field("capabilities", &self.capabilities)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Bytes read from the socket at a time.

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -27,8 +26,9 @@ use crate::probe::target::authority;
 use crate::proto::command::{authenticate_plain, Arg, Command};
 use crate::proto::response::{Kind, Response, Status};
 use crate::secret::Secret;
-use crate::session::{Event, Session, SessionError, SessionOptions};
-use crate::transport::{CertificateInfo, Endpoint, TlsMode, TlsOptions, Verification};
+use crate::session::open::{OpenError, OpenStep, Opening};
+use crate::session::{self, Event, Session, SessionError, SessionOptions};
+use crate::transport::{CertificateInfo, Endpoint, TlsMode, TlsOptions};
 
 /// The read timeout while no command is waiting. Default 24 h: an idle shell waits for the server as long as the
 /// server keeps the connection; the server's own idle timeout (a `BYE`) ends it first.
@@ -260,20 +260,6 @@ impl Drop for Connection {
     }
 }
 
-/// Why a connection could not be opened.
-#[derive(Debug, Error)]
-pub enum OpenError {
-    /// Connect, TLS, or reading the greeting failed.
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// `--starttls` and the server does not offer it.
-    #[error("the server does not advertise STARTTLS, and --starttls requires it (use --starttls=opportunistic to go on in plaintext)")]
-    NoStartTls,
-    /// The first line was not an IMAP greeting.
-    #[error("the server did not greet like an IMAP server: `{0}` (is this the IMAP port?)")]
-    NotImap(String),
-}
-
 /// What [`open`] gives.
 pub struct Opened {
     /// The handle.
@@ -296,60 +282,70 @@ pub async fn open(
         timeout: shared.timeout,
         ..SessionOptions::default()
     };
-    let (mut session, info) = Session::connect(&endpoint, options).await?;
-    shared
-        .note(&format!(
-            "connected to {} ({})",
-            info.endpoint, info.connected_to
-        ))
-        .await;
-    if mode == TlsMode::Implicit {
-        let cert = session.start_tls(host, tls).await?;
-        shared.note(&certificate_note(&cert)).await;
+    // The same opening as the probe's; the shell shows each step as a note.
+    let opening = session::open::open(&endpoint, mode, tls, options).await;
+    let refused = opening.refused();
+    let Opening {
+        session,
+        connect,
+        steps,
+        greeting,
+        failure,
+    } = opening;
+    if let Some(info) = &connect {
+        shared
+            .note(&format!(
+                "connected to {} ({})",
+                info.endpoint, info.connected_to
+            ))
+            .await;
     }
-    let greeting = session.read_greeting().await?;
     let mut printing = Printing::new(id, authority(host, port), Arc::clone(&shared));
-    printing.response(&greeting).await;
-    for line in output::greeting_notes(&greeting) {
-        shared.note(&line).await;
-    }
-    let Kind::Greeting { status, .. } = &greeting.kind else {
-        session.close().await;
-        return Err(OpenError::NotImap(greeting.first_line()));
-    };
-    let refused = *status == Status::Bye;
-    if refused {
-        // The server takes no connections (a BYE [REFERRAL] greeting sends the client elsewhere).
-        session.close().await;
-    } else {
-        if session.capabilities().is_none() {
-            let tag = session.next_tag();
-            session.run(&Command::new(tag, "CAPABILITY")).await?;
-        }
-        if mode.uses_starttls() {
-            if session.has_capability("STARTTLS") {
-                let (outcome, cert) = session.starttls(host, tls).await?;
-                shared
-                    .note(&format!("STARTTLS: {}", outcome.completion.first_line()))
-                    .await;
-                shared.note(&certificate_note(&cert)).await;
-                let tag = session.next_tag();
-                session.run(&Command::new(tag, "CAPABILITY")).await?;
-            } else if mode == TlsMode::StartTls {
-                session.logout().await;
-                return Err(OpenError::NoStartTls);
-            } else {
+    for (step, _) in &steps {
+        match step {
+            OpenStep::Tls(cert) => shared.note(&certificate_note(cert)).await,
+            OpenStep::Greeting => {
+                if let Some(greeting) = &greeting {
+                    printing.response(greeting).await;
+                    for line in output::greeting_notes(greeting) {
+                        shared.note(&line).await;
+                    }
+                }
+            }
+            OpenStep::StartTls(cert) => {
+                shared.note("STARTTLS: TLS established").await;
+                shared.note(&certificate_note(cert)).await;
+            }
+            OpenStep::StartTlsNotOffered => {
                 shared
                     .note("the server does not offer STARTTLS; going on in plaintext (--starttls=opportunistic)")
                     .await;
             }
+            OpenStep::Connected | OpenStep::Capabilities { .. } => {}
         }
+    }
+    let mut session = match (session, failure) {
+        (Some(session), None) => session,
+        (session, failure) => {
+            if let Some(mut session) = session {
+                session.close().await;
+            }
+            return Err(failure.map_or(OpenError::Session(SessionError::NotConnected), |f| f.error));
+        }
+    };
+    if refused {
+        // The server takes no connections (a BYE [REFERRAL] greeting sends the client elsewhere).
+        session.close().await;
+    } else {
         let caps = session
             .capabilities()
             .map(<[String]>::to_vec)
             .unwrap_or_default();
         shared.note(&output::capability_summary(&caps)).await;
     }
+    let Some(greeting) = greeting else {
+        return Err(OpenError::Session(SessionError::NotConnected));
+    };
     let state = ConnState {
         alive: session.is_connected(),
         tls: session.is_tls(),
@@ -396,14 +392,7 @@ pub async fn open(
 
 /// A certificate in one line.
 pub fn certificate_note(cert: &CertificateInfo) -> String {
-    let checked = match &cert.verification {
-        Verification::Verified => "verified".to_string(),
-        Verification::NotChecked { reason } => format!("NOT verified ({reason})"),
-    };
-    format!(
-        "TLS: {} issued by {}, expires {} ({} days), {checked}",
-        cert.subject, cert.issuer, cert.not_after, cert.days_left
-    )
+    format!("TLS: {}", cert.summary())
 }
 
 /// How this connection's output is shown.

@@ -17,6 +17,7 @@ use super::local::{self, LocalCommand};
 use super::{Flow, ShellSettings, Ui};
 use crate::exit;
 use crate::explain::{explain_line, explain_response};
+use crate::probe::follow_tls_mode;
 use crate::probe::policy::{Decision, FollowMode, Policy};
 use crate::probe::target::{authority, Target};
 use crate::proto::response::Status;
@@ -655,11 +656,7 @@ impl Engine {
             return;
         };
         // Never below the current connection's protection.
-        let mode = match (tls, conn.mode) {
-            (true, TlsMode::Implicit) => TlsMode::Implicit,
-            (true, _) => TlsMode::StartTls,
-            (false, m) => m,
-        };
+        let mode = follow_tls_mode(conn.mode, tls);
         let port = url.port.unwrap_or(mode.default_port());
         let place = authority(&url.host, port);
         let current_user = login

@@ -30,6 +30,18 @@ pub struct CertificateInfo {
 }
 
 impl CertificateInfo {
+    /// One line for people: subject, issuer, expiry, days left and whether it was verified.
+    pub fn summary(&self) -> String {
+        let checked = match &self.verification {
+            Verification::Verified => "verified".to_string(),
+            Verification::NotChecked { reason } => format!("NOT verified ({reason})"),
+        };
+        format!(
+            "{} issued by {}, expires {} ({} days), {checked}",
+            self.subject, self.issuer, self.not_after, self.days_left
+        )
+    }
+
     /// True once `not_after` has passed.
     pub fn is_expired(&self) -> bool {
         self.days_left < 0
