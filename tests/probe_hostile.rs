@@ -1,5 +1,6 @@
 //! `imapref probe` against servers that misbehave on purpose — endless lines, huge literals, silence, resets, garbage,
-//! plaintext injected after STARTTLS — and against bad input from the user. Each gets a clear message and a defined
+//! plaintext injected after STARTTLS — or behave unusually (PREAUTH, BAD to LOGIN, no answer to LOGOUT), and against
+//! bad input from the user. Each gets a clear message and a defined
 //! exit code, never a panic or a hang.
 
 use std::process::Output;
@@ -216,6 +217,97 @@ async fn starttls_required_but_not_offered() {
     assert_eq!(
         doc["hops"][0]["password_sent"], false,
         "no password in plaintext when TLS was asked for"
+    );
+    server.abort();
+}
+
+/// A scripted server: greets with `greeting`, then answers each command by its name (upper-cased) with `answer`,
+/// which returns the lines to send (`{tag}` replaced); `None` stays silent.
+async fn scripted(
+    greeting: &'static str,
+    answer: fn(&str) -> Option<&'static str>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    serve(move |mut s| async move {
+        let _ = s.write_all(greeting.as_bytes()).await;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                let mut words = line.split(' ');
+                let tag = words.next().unwrap_or("*");
+                let name = words.next().unwrap_or("").to_ascii_uppercase();
+                if let Some(reply) = answer(&name) {
+                    let _ = s.write_all(reply.replace("{tag}", tag).as_bytes()).await;
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preauth_is_reported_and_no_password_is_sent() {
+    let (addr, server) = scripted(
+        "* PREAUTH [CAPABILITY IMAP4rev1] Logged in as you\r\n",
+        |name| match name {
+            "SELECT" => Some("* 2 EXISTS\r\n{tag} OK [READ-WRITE] done\r\n"),
+            "LOGOUT" => Some("* BYE bye\r\n{tag} OK done\r\n"),
+            _ => Some("{tag} BAD unexpected\r\n"),
+        },
+    )
+    .await;
+    let (out, _) = probe(&addr, &[]).await;
+    let doc = verdict(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["hops"][0]["greeting"]["status"], "PREAUTH");
+    assert!(doc["hops"][0]["login"].is_null());
+    assert_eq!(doc["hops"][0]["password_sent"], false);
+    assert_eq!(doc["hops"][0]["mailbox_state"]["exists"], 2);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_to_login_is_critical() {
+    let (addr, server) = scripted("* OK [CAPABILITY IMAP4rev1] ready\r\n", |name| match name {
+        "LOGIN" => Some("{tag} BAD Command syntax error\r\n"),
+        "LOGOUT" => Some("{tag} OK done\r\n"),
+        _ => None,
+    })
+    .await;
+    let (out, _) = probe(&addr, &[]).await;
+    let doc = verdict(&out);
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    assert_eq!(doc["hops"][0]["login"]["status"], "BAD");
+    assert!(
+        doc["diagnoses"]
+            .as_array()
+            .expect("diagnoses")
+            .iter()
+            .any(|d| d["id"] == "login-rejected"),
+        "{doc}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswered_logout_does_not_hold_the_verdict() {
+    let (addr, server) = scripted("* OK [CAPABILITY IMAP4rev1] ready\r\n", |name| match name {
+        "LOGIN" => Some("{tag} OK [CAPABILITY IMAP4rev1] in\r\n"),
+        "SELECT" => Some("* 1 EXISTS\r\n{tag} OK [READ-WRITE] done\r\n"),
+        _ => None,
+    })
+    .await;
+    let (out, _) = probe(&addr, &["--timeout", "30"]).await;
+    let doc = verdict(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["hops"][0]["logout_answered"], false);
+    // The wait for LOGOUT's answer is bounded by its own short limit, not by --timeout.
+    assert!(
+        doc["hops"][0]["ms"].as_f64().unwrap_or(f64::MAX) < 30_000.0,
+        "{doc}"
     );
     server.abort();
 }

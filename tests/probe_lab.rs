@@ -454,3 +454,36 @@ async fn examine_with_read_only() {
     );
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_from_a_file_or_stdin() {
+    let lab = start(Scenario::Kb).await;
+    let home = server(&lab, "home");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pw");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    let file = file.display().to_string();
+    let (by_file, by_stdin) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str], stdin: &str| {
+            Command::cargo_bin("imapref")
+                .expect("the imapref binary")
+                .args(["probe", &home, USER, "--json"])
+                .args(args)
+                .write_stdin(stdin)
+                .output()
+                .expect("imapref runs")
+        };
+        (
+            run(&["--password-file", &file], ""),
+            run(&["--password-stdin"], &format!("{PASSWORD}\r\nignored\n")),
+        )
+    })
+    .await
+    .expect("join");
+    for out in [by_file, by_stdin] {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(!stdout.contains(PASSWORD));
+    }
+    lab.shutdown().await;
+}

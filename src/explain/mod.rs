@@ -300,25 +300,15 @@ pub fn capability_line(capabilities: &[String]) -> String {
 }
 
 fn capability_summary(capabilities: &[String]) -> String {
-    let has = |name: &str| capabilities.iter().any(|c| c.eq_ignore_ascii_case(name));
-    let mut notes = Vec::new();
-    for (cap, note) in [
-        ("LOGIN-REFERRALS", "login referrals (RFC 2221)"),
-        ("MAILBOX-REFERRALS", "mailbox referrals (RFC 2193)"),
-        ("STARTTLS", "STARTTLS"),
-        ("LOGINDISABLED", "LOGIN disabled until TLS"),
-    ] {
-        if has(cap) {
-            notes.push(note.to_string());
-        }
-    }
-    let mechs: Vec<&str> = capabilities
-        .iter()
-        .filter_map(|c| c.strip_prefix("AUTH="))
+    let notes: Vec<String> = notable_capabilities(capabilities)
+        .into_iter()
+        .map(|cap| match cap.to_ascii_uppercase().as_str() {
+            "LOGIN-REFERRALS" => "login referrals (RFC 2221)".to_string(),
+            "MAILBOX-REFERRALS" => "mailbox referrals (RFC 2193)".to_string(),
+            "LOGINDISABLED" => "LOGIN disabled until TLS".to_string(),
+            _ => cap.to_string(),
+        })
         .collect();
-    if !mechs.is_empty() {
-        notes.push(format!("SASL {}", mechs.join(" ")));
-    }
     format!(
         "The server's capabilities; notable: {}.",
         if notes.is_empty() {

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::code::Code;
-use super::framing::{trim_line_end, RawResponse};
+use super::framing::RawResponse;
 use super::mutf7;
 
 /// A status word.
@@ -493,11 +493,6 @@ impl Cursor<'_> {
             None => Err("it ends early".into()),
         }
     }
-}
-
-/// The text of a line without its line end, lossily (for display).
-pub fn line_text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(trim_line_end(bytes)).into_owned()
 }
 
 #[cfg(test)]

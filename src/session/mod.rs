@@ -403,15 +403,6 @@ impl Session {
         self.run_encoded(&command.tag, &encoded).await
     }
 
-    /// Runs a command built by name with a fresh tag.
-    pub async fn run_simple(
-        &mut self,
-        build: impl FnOnce(String) -> Command,
-    ) -> Result<Outcome, SessionError> {
-        let tag = self.next_tag();
-        self.run(&build(tag)).await
-    }
-
     /// AUTHENTICATE PLAIN, with SASL-IR when the server advertises it.
     pub async fn authenticate_plain(
         &mut self,
