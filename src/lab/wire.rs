@@ -1,7 +1,7 @@
 //! How the lab's server writes values on the wire: strings as quoted strings or literals, `NIL`, mailbox names in
 //! modified UTF-7. The reading side is [`crate::proto::client_command`].
 
-use crate::proto::mutf7;
+use crate::proto::{command, mutf7};
 
 /// An IMAP `string`: quoted when it is short 7-bit text without CR, LF or NUL, a literal otherwise.
 pub fn string(out: &mut Vec<u8>, value: &[u8]) {
@@ -10,14 +10,7 @@ pub fn string(out: &mut Vec<u8>, value: &[u8]) {
             .iter()
             .all(|&b| b.is_ascii() && !matches!(b, b'\r' | b'\n' | 0));
     if quotable {
-        out.push(b'"');
-        for &b in value {
-            if matches!(b, b'"' | b'\\') {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        out.extend_from_slice(&command::quote(value));
     } else {
         literal(out, value);
     }

@@ -233,15 +233,7 @@ impl Builder {
                 self.push(bytes);
             }
         } else if value.is_ascii() && bytes.len() < QUOTED_MAX {
-            let mut quoted = Vec::with_capacity(bytes.len() + 2);
-            quoted.push(b'"');
-            for &b in bytes {
-                if matches!(b, b'"' | b'\\') {
-                    quoted.push(b'\\');
-                }
-                quoted.push(b);
-            }
-            quoted.push(b'"');
+            let quoted = quote(bytes);
             if secret {
                 self.push_secret(&quoted);
             } else {
@@ -351,6 +343,21 @@ impl Command {
         }
         Ok(b.finish())
     }
+}
+
+/// An IMAP quoted string: `"` around the bytes, with `"` and `\` escaped. The caller checks that the bytes may be
+/// quoted (7-bit, no CR, LF or NUL); the server side (the lab) uses it too.
+pub fn quote(bytes: &[u8]) -> Vec<u8> {
+    let mut quoted = Vec::with_capacity(bytes.len() + 2);
+    quoted.push(b'"');
+    for &b in bytes {
+        if matches!(b, b'"' | b'\\') {
+            quoted.push(b'\\');
+        }
+        quoted.push(b);
+    }
+    quoted.push(b'"');
+    quoted
 }
 
 /// `AUTHENTICATE PLAIN` (RFC 4616) with `authzid NUL user NUL password`, base64-encoded.
