@@ -98,3 +98,73 @@ fn demo_walks_through_the_kb_and_exits_0() {
         .stdout(contains("OK: `INBOX` of DOMname/UserN/AliasN"))
         .stdout(predicates::str::contains("PASSword").not());
 }
+
+/// `imapref lab --port-base N` serves in the foreground on consecutive ports until Ctrl-C (SIGINT), then closes them.
+#[cfg(unix)]
+#[test]
+fn lab_serves_in_the_foreground_until_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+    use std::process::{Command as Std, Stdio};
+
+    // A base with two free ports after it (front plain and TLS); retried, since another process may take them.
+    for _ in 0..5 {
+        let base = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        if base > 65_000 {
+            continue;
+        }
+        let mut child = Std::new(env!("CARGO_BIN_EXE_imapref"))
+            .args(["--color", "never", "lab", "--port-base", &base.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the lab");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = String::new();
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap_or(0) > 0 {
+            banner.push_str(&line);
+            if line.starts_with("serving;") {
+                break;
+            }
+            line.clear();
+        }
+        if !banner.contains("serving;") {
+            let _ = child.wait();
+            continue; // a port of the range was taken: try another base
+        }
+        assert!(
+            banner.contains(&format!(
+                "front  plain 127.0.0.1:{base}  tls 127.0.0.1:{}",
+                base + 1
+            )),
+            "{banner}"
+        );
+        let mut front = TcpStream::connect(("127.0.0.1", base)).expect("the front port answers");
+        let mut greeting = [0u8; 80];
+        let n = front.read(&mut greeting).expect("greeting");
+        assert!(String::from_utf8_lossy(&greeting[..n])
+            .starts_with("* OK Microsoft Exchange IMAP4rev1"));
+        drop(front);
+        let killed = Std::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = child.wait().expect("the lab exits");
+        assert_eq!(status.code(), Some(0));
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).expect("rest of stdout");
+        assert!(rest.contains("lab stopped after 1 connection(s)"), "{rest}");
+        assert!(
+            TcpStream::connect(("127.0.0.1", base)).is_err(),
+            "the port is closed after Ctrl-C"
+        );
+        return;
+    }
+    panic!("no free port range for the lab after 5 tries");
+}
