@@ -346,16 +346,13 @@ fn looks_like_greeting(response: &Response, first: bool) -> bool {
 fn explain_referral(response: &Response) -> Option<ReferralExplanation> {
     let urls = response.code()?.referral_urls()?;
     let targets: Vec<ReferralTarget> = urls.iter().map(ReferralTarget::from_url).collect();
+    // A NO [REFERRAL] naming a mailbox (or several replicas) is a mailbox referral; one to a bare server is a login one.
     let names_mailbox = targets.iter().any(|t| t.mailbox.is_some());
-    let text_says_mailbox = response
-        .text()
-        .is_some_and(|t| t.to_ascii_lowercase().contains("mailbox"));
-    let where_to = targets
-        .first()
-        .map_or_else(String::new, |t| match (&t.host, t.port) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            _ => t.raw.clone(),
-        });
+    let where_to = urls.first().map_or_else(String::new, |u| {
+        u.url
+            .as_ref()
+            .map_or_else(|| u.raw.clone(), |url| url.authority())
+    });
     let (kind, logged_in, next_step) = match (&response.kind, response.status()) {
         (Kind::Greeting { .. }, _) | (Kind::Status { tag: None, .. }, Some(Status::Bye)) => (
             ReferralKind::Login,
@@ -371,7 +368,7 @@ fn explain_referral(response: &Response) -> Option<ReferralExplanation> {
                  in on {where_to}."
             ),
         ),
-        (_, Some(Status::No)) if targets.len() > 1 || (names_mailbox && text_says_mailbox) || names_mailbox_only(&targets) => (
+        (_, Some(Status::No)) if targets.len() > 1 || names_mailbox => (
             ReferralKind::Mailbox,
             None,
             format!(
@@ -391,13 +388,6 @@ fn explain_referral(response: &Response) -> Option<ReferralExplanation> {
         targets,
         next_step,
     })
-}
-
-/// A NO [REFERRAL] whose URL names a real mailbox (not just `/`) is a mailbox referral.
-fn names_mailbox_only(targets: &[ReferralTarget]) -> bool {
-    targets
-        .iter()
-        .any(|t| t.mailbox.as_deref().is_some_and(|m| !m.is_empty()))
 }
 
 fn explain_client_line(line: &str) -> Explanation {
@@ -470,5 +460,15 @@ mod tests {
     fn client_lines_are_redacted() {
         let e = explain_lines(["C: ? login DOMname/UserN/AliasN PASSword"]);
         assert!(!e[0].line.contains("PASSword"), "{}", e[0].line);
+    }
+
+    #[test]
+    fn an_ipv6_referral_target_is_written_with_brackets() {
+        let e = explain_line(
+            "a NO [REFERRAL imap://u@[::1]:1143/] Try this server instead.",
+            false,
+        );
+        let r = e.referral.expect("a referral");
+        assert!(r.next_step.contains("[::1]:1143"), "{}", r.next_step);
     }
 }

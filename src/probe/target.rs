@@ -5,6 +5,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::proto::url::ImapUrl;
+use crate::transport::Endpoint;
 
 /// A parsed target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,13 +98,9 @@ impl Target {
     }
 }
 
-/// `host:port`, with brackets around an IPv6 address.
+/// `host:port`, with brackets around an IPv6 address (the transport's [`Endpoint`] form).
 pub fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    Endpoint::new(host, port).to_string()
 }
 
 fn parse_port(text: &str) -> Result<u16, TargetError> {
