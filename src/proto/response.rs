@@ -348,7 +348,7 @@ fn split_word(text: &str) -> (&str, &str) {
 /// `[CODE args] text`, `[CODE args]text` or `text`.
 fn split_code(text: &str) -> (Option<Code>, String) {
     if let Some(inner) = text.strip_prefix('[') {
-        if let Some(close) = inner.find(']') {
+        if let Some(close) = code_end(inner) {
             let code = Code::parse(&inner[..close]);
             let after = &inner[close + 1..];
             return (
@@ -358,6 +358,22 @@ fn split_code(text: &str) -> (Option<Code>, String) {
         }
     }
     (None, text.to_string())
+}
+
+/// Where the code that `inner` starts with ends (the index of its `]`). RFC 3501 says a code's argument holds no `]`,
+/// but a REFERRAL to an IPv6 host does (`imap://u@[::1]:143/`), so brackets inside the code are matched in pairs.
+/// When they do not pair up, the first `]` ends the code, as the RFC reads.
+fn code_end(inner: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, b) in inner.bytes().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' if depth == 0 => return Some(i),
+            b']' => depth -= 1,
+            _ => {}
+        }
+    }
+    inner.find(']')
 }
 
 fn paren_list(text: &str) -> Option<Vec<String>> {
@@ -677,5 +693,22 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_referral_to_an_ipv6_host_keeps_its_brackets() {
+        let r = Response::parse_line(
+            b"a NO [REFERRAL imap://u@[2001:db8::1]:1143/] Try this server instead.",
+        );
+        assert_eq!(r.text(), Some("Try this server instead."));
+        let url = r
+            .code()
+            .and_then(Code::referral_urls)
+            .and_then(|u| u[0].url.clone())
+            .expect("parsed");
+        assert_eq!((url.host.as_str(), url.port), ("2001:db8::1", Some(1143)));
+        // An unpaired '[' inside a code still ends at the first ']'.
+        let r = Response::parse_line(b"* OK [X-ODD a[b] text");
+        assert_eq!(r.text(), Some("text"));
     }
 }
