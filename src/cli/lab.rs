@@ -10,7 +10,7 @@ use super::write_stdout;
 use crate::lab::{self, Lab, LabConfig, Scenario};
 use crate::probe::policy::{FollowMode, Policy};
 use crate::probe::report::{Hop, Report};
-use crate::probe::{self, AuthChoice, NoOneToAsk, ProbeSettings};
+use crate::probe::{self, AuthChoice, ProbeSettings};
 use crate::render::human;
 use crate::secret::Secret;
 use crate::session::SessionOptions;
@@ -113,7 +113,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         cert_warn_days: 14,
     };
     let password = Secret::new(lab::users::LAB_PASSWORD);
-    let report = probe::run(&settings, &password, &mut NoOneToAsk).await;
+    let report = probe::run(&settings, &password).await;
     lab.shutdown().await;
     write_stdout(|out| {
         writeln!(

@@ -11,7 +11,7 @@ use super::password::PasswordArgs;
 use super::{refuse_control, write_stdout};
 use crate::probe::policy::{FollowMode, Policy};
 use crate::probe::target::Target;
-use crate::probe::{self, AuthChoice, Confirm, NoOneToAsk, ProbeSettings};
+use crate::probe::{self, AuthChoice, Confirm, ProbeSettings};
 use crate::render::{human, json};
 use crate::session::SessionOptions;
 use crate::transport::{TlsMode, TlsOptions};
@@ -222,9 +222,9 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         Err(err) => return usage_error(args.json, &err),
     };
     let report = if interactive {
-        probe::run(&settings, &password, &mut TerminalConfirm).await
+        probe::run_with_confirm(&settings, &password, &mut TerminalConfirm).await
     } else {
-        probe::run(&settings, &password, &mut NoOneToAsk).await
+        probe::run(&settings, &password).await
     };
     write_stdout(|out| {
         if args.json {

@@ -67,7 +67,7 @@ pub struct ProbeSettings {
 }
 
 /// Asks the person a yes/no question (the CLI does it on the terminal).
-pub trait Confirm {
+pub trait Confirm: Send {
     /// Returns true when the person agrees.
     fn confirm(&mut self, question: &str) -> bool;
 }
@@ -121,8 +121,18 @@ pub enum Next {
     },
 }
 
-/// Runs a probe to the end and returns its report. Never panics and never hangs: every wait has the session timeout.
-pub async fn run(settings: &ProbeSettings, password: &Secret, confirm: &mut dyn Confirm) -> Report {
+/// Runs a probe to the end with no one to ask (a referral that needs consent is refused) and returns its report.
+/// Never panics and never hangs: every wait is bounded. The future is `Send`, so probes can be spawned on tokio.
+pub async fn run(settings: &ProbeSettings, password: &Secret) -> Report {
+    run_with_confirm(settings, password, &mut NoOneToAsk).await
+}
+
+/// Runs a probe to the end, asking `confirm` before a referral that needs consent, and returns its report.
+pub async fn run_with_confirm(
+    settings: &ProbeSettings,
+    password: &Secret,
+    confirm: &mut dyn Confirm,
+) -> Report {
     let started = Instant::now();
     let mut report = Report {
         version: REPORT_VERSION,
@@ -364,6 +374,36 @@ fn plans_from_referral(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_probe_can_be_spawned_on_tokio() {
+        fn is_send<T: Send>(_: &T) {}
+        let settings = ProbeSettings {
+            target_input: "127.0.0.1:1".into(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            user: "u".into(),
+            mailbox: "INBOX".into(),
+            read_only: false,
+            tls_mode: TlsMode::Plain,
+            tls: TlsOptions {
+                ca_file: None,
+                insecure: false,
+            },
+            auth: AuthChoice::Login,
+            policy: Policy {
+                mode: policy::FollowMode::Auto,
+                max_hops: 10,
+                allow_hosts: Vec::new(),
+                named_host: "127.0.0.1".into(),
+                interactive: false,
+            },
+            session: SessionOptions::default(),
+            cert_warn_days: 14,
+        };
+        let password = Secret::new("pw");
+        is_send(&run(&settings, &password));
+    }
 
     #[test]
     fn following_never_drops_below_the_current_tls_level() {
