@@ -17,6 +17,7 @@
 //! Secrets have their own type ([`secret::Secret`]) and exit codes are one contract ([`exit`]).
 
 pub mod cli;
+pub mod client;
 pub mod exit;
 pub mod explain;
 pub mod lab;

@@ -373,7 +373,14 @@ impl Walk<'_> {
             steps,
             greeting,
             failure,
-        } = open(&endpoint, plan.tls_mode, &settings.tls, settings.session).await;
+        } = open(
+            &endpoint,
+            plan.tls_mode,
+            &settings.tls,
+            settings.session,
+            None,
+        )
+        .await;
         *slot = session;
         self.hop.connect = connect;
         for (step, ms) in steps {
@@ -762,7 +769,7 @@ impl Walk<'_> {
                     "rlist",
                     if r.is_ok() { Mark::Ok } else { Mark::Info },
                     t,
-                    format!("{} entries, {remote} remote", r.untagged.len()),
+                    format!("{} entries, {remote} remote", r.untagged.total()),
                 );
             }
         }
@@ -839,7 +846,7 @@ fn mailbox_state(outcome: &Outcome) -> MailboxState {
             _ => {}
         }
     }
-    for response in &outcome.untagged {
+    for response in outcome.untagged.iter() {
         match response.kind {
             Kind::Exists { count } => state.exists = Some(count),
             Kind::Recent { count } => state.recent = Some(count),

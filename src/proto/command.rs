@@ -182,6 +182,57 @@ pub struct Piece {
     pub then_wait_continuation: bool,
 }
 
+/// How the server lets a client send literals (RFC 7888).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LiteralMode {
+    /// No LITERAL+ or LITERAL-: every literal is `{n}` and waits for the server's `+`.
+    #[default]
+    Synchronizing,
+    /// LITERAL+: every literal may go as `{n+}`, without waiting.
+    Plus,
+    /// LITERAL-: only literals of at most [`LiteralMode::MINUS_MAX`] bytes may go as `{n+}`; larger ones wait.
+    Minus,
+}
+
+impl LiteralMode {
+    /// The largest non-synchronizing literal LITERAL- allows (RFC 7888 §4).
+    pub const MINUS_MAX: u64 = 4096;
+
+    /// The mode the capabilities allow (LITERAL+ wins over LITERAL-).
+    pub fn from_capabilities<'a>(capabilities: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut mode = LiteralMode::Synchronizing;
+        for c in capabilities {
+            if c.eq_ignore_ascii_case("LITERAL+") {
+                return LiteralMode::Plus;
+            }
+            if c.eq_ignore_ascii_case("LITERAL-") {
+                mode = LiteralMode::Minus;
+            }
+        }
+        mode
+    }
+
+    /// True when a literal of `len` bytes may be sent as `{len+}`.
+    pub fn non_sync(self, len: u64) -> bool {
+        match self {
+            LiteralMode::Synchronizing => false,
+            LiteralMode::Plus => true,
+            LiteralMode::Minus => len <= Self::MINUS_MAX,
+        }
+    }
+}
+
+impl From<bool> for LiteralMode {
+    /// `true` is LITERAL+, `false` synchronizing.
+    fn from(literal_plus: bool) -> Self {
+        if literal_plus {
+            LiteralMode::Plus
+        } else {
+            LiteralMode::Synchronizing
+        }
+    }
+}
+
 /// Builds pieces, keeping the wire and shown forms side by side.
 #[derive(Default)]
 struct Builder {
@@ -219,7 +270,7 @@ impl Builder {
     }
 
     /// Writes a string argument as an atom, a quoted string or a literal.
-    fn astring(&mut self, value: &str, secret: bool, literal_plus: bool) {
+    fn astring(&mut self, value: &str, secret: bool, mode: LiteralMode) {
         let bytes = value.as_bytes();
         // '[' is an atom character, but servers read `[` ... `]` in an atom as a section (`BODY[TEXT]`), spaces
         // and all; a quoted string cannot be misread.
@@ -240,6 +291,7 @@ impl Builder {
                 self.push(&quoted);
             }
         } else {
+            let literal_plus = mode.non_sync(bytes.len() as u64);
             let marker = if literal_plus {
                 format!("{{{}+}}\r\n", bytes.len())
             } else {
@@ -284,10 +336,16 @@ impl Command {
         self
     }
 
-    /// Encodes the command. With `literal_plus` (the server announced LITERAL+ or LITERAL-), literals are
-    /// non-synchronizing (`{n+}`) and the command is one piece; without it, each literal ends a piece that waits for
-    /// the server's `+`.
+    /// Encodes the command. With `literal_plus` (the server announced LITERAL+), literals are non-synchronizing
+    /// (`{n+}`) and the command is one piece; without it, each literal ends a piece that waits for the server's `+`.
     pub fn encode(&self, literal_plus: bool) -> Result<Encoded, CommandError> {
+        self.encode_with(LiteralMode::from(literal_plus))
+    }
+
+    /// Encodes the command for a server whose literal capabilities are `mode` (under LITERAL-, only literals of at
+    /// most 4096 bytes go as `{n+}`).
+    pub fn encode_with(&self, mode: LiteralMode) -> Result<Encoded, CommandError> {
+        let literal_plus = mode;
         validate_tag(&self.tag)?;
         check_forbidden(&self.name, "the command name")?;
         if self.name.is_empty() {

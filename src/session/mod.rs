@@ -1,38 +1,40 @@
-//! One client connection: send a command, gather its responses until the tagged completion, keep a redacted
-//! transcript and count round trips. Used by the probe and the shell alike.
+//! The one async driver: runs the sans-IO client machine ([`crate::client::Client`]) over a [`Transport`]. It is the
+//! only client code that awaits. It writes what the machine gives, reads what the server sends into the machine, and
+//! bounds every wait by the smaller of the per-wait timeout ([`SessionOptions::timeout`]) and the time left before
+//! the run's deadline ([`Session::set_deadline`]). The probe and the shell both stand on it.
 //!
-//! The session puts the sans-IO core ([`crate::proto`]) on top of a [`Transport`]: it feeds what the transport reads
-//! into the [`Framer`], parses what comes out, and encodes commands (literals and SASL steps wait for the server's `+`,
-//! unless LITERAL+ allows otherwise). Every wait is bounded by the transport's timeout.
+//! - [`open`]: connect, TLS, greeting, capabilities and STARTTLS, the way the probe and the shell both open.
 //!
-//! - [`open`]: connect, TLS, greeting, capabilities and STARTTLS, the way the probe and the shell both open;
-//! - [`transcript`]: the redacted `C:`/`S:` record of the connection.
+//! The transcript, the capabilities, round trips and every limit on what a server can make us hold live in the machine.
 
 pub mod open;
-pub mod transcript;
+
+/// The redacted transcript, kept by the client machine.
+pub use crate::client::transcript;
 
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::client::{Client, ClientError, ClientLimits, Completion, Event, Gathered, Tag};
 use crate::proto::code::Code;
-use crate::proto::command::{authenticate_plain, Command, CommandError, Encoded, TagGenerator};
-use crate::proto::framing::{Frame, FrameError, Framer, FramerLimits};
-use crate::proto::response::{Kind, Response, Status};
+use crate::proto::command::{authenticate_plain, Command, CommandError, Encoded};
+use crate::proto::framing::FrameError;
+use crate::proto::response::{Response, Status};
 use crate::secret::Secret;
 use crate::transport::{
     CertificateInfo, ConnectInfo, Endpoint, TlsOptions, Transport, TransportError,
 };
-use transcript::{Direction, Transcript};
+use transcript::Transcript;
 
 /// How a session behaves. The defaults suit a diagnostic client.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionOptions {
-    /// The bound on every connect, read, write and handshake. Default 10 s: slow servers answer within a second or two;
-    /// ten covers a loaded one without leaving a script hanging.
+    /// The bound on every single connect, read, write and handshake. Default 10 s: slow servers answer within a second
+    /// or two; ten covers a loaded one without leaving a script hanging.
     pub timeout: Duration,
-    /// Framing limits (line length, literal sizes).
-    pub limits: FramerLimits,
+    /// What a server can make the client hold (line length, literal sizes, responses kept per command, ...).
+    pub limits: ClientLimits,
     /// How long LOGOUT waits for its answer before the connection is simply closed. Default 2 s: the answer is a
     /// courtesy, not information.
     pub logout_wait: Duration,
@@ -42,7 +44,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             timeout: Duration::from_secs(10),
-            limits: FramerLimits::default(),
+            limits: ClientLimits::default(),
             logout_wait: Duration::from_secs(2),
         }
     }
@@ -57,6 +59,9 @@ pub enum SessionError {
     /// The server's bytes cannot be framed (an endless line, a huge literal).
     #[error("the server's data cannot be read as IMAP: {0}")]
     Frame(#[from] FrameError),
+    /// The server broke the protocol in a way the client machine refuses (a flood of continuation requests).
+    #[error("the server broke the protocol: {0}")]
+    Protocol(ClientError),
     /// The command cannot be encoded (CR, LF or NUL in an argument, a bad tag).
     #[error("cannot send the command: {0}")]
     Command(#[from] CommandError),
@@ -75,15 +80,50 @@ pub enum SessionError {
          by an attacker (the CVE-2011-0411 class of bug), so imapref stops here"
     )]
     PlaintextInjection(usize),
+    /// No completion came for `sent`, but the server sent a completion with a tag that was never sent.
+    #[error(
+        "no answer to {sent} within {}; the server answered with the tag `{got}`, which imapref never sent",
+        crate::transport::human_duration(*.after)
+    )]
+    WrongTag {
+        /// The tag waited for.
+        sent: String,
+        /// The tag the server used.
+        got: String,
+        /// How long the wait was.
+        after: Duration,
+    },
+    /// The run's deadline passed.
+    #[error("the deadline for the whole run ({}, --max-time) passed", crate::transport::human_duration(*.limit))]
+    Deadline {
+        /// The deadline's length, from the run's start.
+        limit: Duration,
+    },
     /// The session was used after its connection was closed.
     #[error("the connection is closed")]
     NotConnected,
 }
 
+impl From<ClientError> for SessionError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Frame(f) => SessionError::Frame(f),
+            ClientError::Command(c) => SessionError::Command(c),
+            other => SessionError::Protocol(other),
+        }
+    }
+}
+
 impl SessionError {
-    /// True when a wait timed out.
+    /// True when a single wait timed out (not the run's deadline).
     pub fn is_timeout(&self) -> bool {
         matches!(self, SessionError::Transport(e) if e.is_timeout())
+            || matches!(self, SessionError::WrongTag { .. })
+    }
+
+    /// True when the run's deadline passed.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self, SessionError::Deadline { .. })
     }
 
     /// True for TLS failures, including STARTTLS problems.
@@ -96,36 +136,60 @@ impl SessionError {
     }
 }
 
-/// What the session hands out while reading.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A complete response.
-    Response(Response),
-    /// A literal too large to hold starts; `head` is the response so far.
-    LiteralStart {
-        /// The response up to and including the literal's announcement.
-        head: Vec<u8>,
-        /// The literal's size.
-        len: u64,
-    },
-    /// A piece of that literal.
-    LiteralData(Vec<u8>),
+/// The deadline of a whole run: when it passes, and how long it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// When it passes.
+    pub at: Instant,
+    /// Its length from the run's start (for messages).
+    pub limit: Duration,
 }
 
-/// The responses to one command.
+impl Deadline {
+    /// A deadline `limit` from now.
+    pub fn after(limit: Duration) -> Self {
+        Deadline {
+            at: Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// The bound on one wait: the smaller of `timeout` and the time left; `Err` once the deadline has passed.
+    pub fn bound(deadline: Option<Deadline>, timeout: Duration) -> Result<Duration, SessionError> {
+        let Some(d) = deadline else {
+            return Ok(timeout);
+        };
+        let left = d.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(SessionError::Deadline { limit: d.limit });
+        }
+        Ok(timeout.min(left))
+    }
+}
+
+/// A command's completion with its time, as the driver hands it out.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// The tag used.
     pub tag: String,
-    /// Untagged responses and continuations received while the command ran.
-    pub untagged: Vec<Response>,
+    /// Untagged responses and continuations received while the command ran (bounded: head and tail).
+    pub untagged: Gathered,
     /// The tagged completion.
     pub completion: Response,
-    /// Milliseconds from sending to the completion.
+    /// Milliseconds from writing the command to its completion.
     pub ms: f64,
 }
 
 impl Outcome {
+    fn from_completion(c: Completion, ms: f64) -> Self {
+        Outcome {
+            tag: c.tag,
+            untagged: c.untagged,
+            completion: c.response,
+            ms,
+        }
+    }
+
     /// The completion's status.
     pub fn status(&self) -> Status {
         self.completion.status().unwrap_or(Status::Bad)
@@ -147,18 +211,20 @@ impl Outcome {
     }
 }
 
-/// A client connection.
+/// A client connection: the machine and its transport.
 pub struct Session {
     transport: Option<Transport>,
-    framer: Framer,
-    tags: TagGenerator,
-    transcript: Transcript,
+    client: Client,
     started: Instant,
-    round_trips: u32,
-    capabilities: Option<Vec<String>>,
     buf: Vec<u8>,
-    last_bye: Option<String>,
     options: SessionOptions,
+    deadline: Option<Deadline>,
+    /// Completions that arrived while another command was awaited, with their times.
+    completed: Vec<(Completion, f64)>,
+    /// When each command in flight was written.
+    written: Vec<(Tag, Instant)>,
+    /// The last tagged response whose tag was not in flight.
+    stray: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -166,8 +232,8 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("connected", &self.transport.is_some())
             .field("tls", &self.is_tls())
-            .field("round_trips", &self.round_trips)
-            .field("capabilities", &self.capabilities)
+            .field("round_trips", &self.client.round_trips())
+            .field("capabilities", &self.client.capabilities())
             .finish_non_exhaustive()
     }
 }
@@ -176,13 +242,24 @@ impl std::fmt::Debug for Session {
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Session {
-    /// Connects to `endpoint` (plain TCP; call [`Session::start_tls`] for implicit TLS).
+    /// Connects to `endpoint` (plain TCP; call [`Session::start_tls`] for implicit TLS), within `deadline`.
     pub async fn connect(
         endpoint: &Endpoint,
         options: SessionOptions,
+        deadline: Option<Deadline>,
     ) -> Result<(Session, ConnectInfo), SessionError> {
-        let (transport, info) = Transport::connect(endpoint, options.timeout).await?;
+        let bound = Deadline::bound(deadline, options.timeout)?;
+        let connected = Transport::connect(endpoint, bound).await;
+        let (transport, info) = match connected {
+            Err(e) if e.is_timeout() && bound < options.timeout => {
+                return Err(Deadline::bound(deadline, options.timeout)
+                    .err()
+                    .unwrap_or(SessionError::Transport(e)))
+            }
+            other => other?,
+        };
         let mut session = Session::new(transport, options);
+        session.deadline = deadline;
         session.note(format!(
             "connected to {} ({})",
             info.endpoint, info.connected_to
@@ -194,16 +271,25 @@ impl Session {
     pub fn new(transport: Transport, options: SessionOptions) -> Session {
         Session {
             transport: Some(transport),
-            framer: Framer::new(options.limits),
-            tags: TagGenerator::default(),
-            transcript: Transcript::default(),
+            client: Client::new(options.limits),
             started: Instant::now(),
-            round_trips: 0,
-            capabilities: None,
             buf: vec![0; READ_CHUNK],
-            last_bye: None,
             options,
+            deadline: None,
+            completed: Vec::new(),
+            written: Vec::new(),
+            stray: None,
         }
+    }
+
+    /// Sets (or clears) the deadline of the whole run; every later wait ends by then.
+    pub fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        self.deadline = deadline;
+    }
+
+    /// The client machine (capabilities, commands in flight, the literal rules).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Milliseconds since the session started.
@@ -213,35 +299,33 @@ impl Session {
 
     /// The redacted transcript so far.
     pub fn transcript(&self) -> &Transcript {
-        &self.transcript
+        self.client.transcript()
     }
 
     /// Adds a note to the transcript.
     pub fn note(&mut self, text: impl Into<String>) {
-        let at = self.elapsed_ms();
-        self.transcript.note(at, text);
+        self.client.set_clock(self.elapsed_ms());
+        self.client.note(text);
     }
 
-    /// Commands that had to wait for the server (each wait is one round trip).
+    /// Writes that waited for the server (each is one round trip).
     pub fn round_trips(&self) -> u32 {
-        self.round_trips
+        self.client.round_trips()
     }
 
     /// The capabilities last learned (from a greeting code, a CAPABILITY response, or a completion's code).
     pub fn capabilities(&self) -> Option<&[String]> {
-        self.capabilities.as_deref()
+        self.client.capabilities()
     }
 
     /// True when the last known capabilities include `name` (case-insensitive).
     pub fn has_capability(&self, name: &str) -> bool {
-        self.capabilities
-            .as_ref()
-            .is_some_and(|caps| caps.iter().any(|c| c.eq_ignore_ascii_case(name)))
+        self.client.has_capability(name)
     }
 
-    /// Forgets the capabilities (after STARTTLS or login they may change).
+    /// Forgets the capabilities (after login they may change).
     pub fn forget_capabilities(&mut self) {
-        self.capabilities = None;
+        self.client.forget_capabilities();
     }
 
     /// True while the connection is open and TLS-protected.
@@ -254,153 +338,210 @@ impl Session {
         self.transport.is_some()
     }
 
-    /// Changes the bound on every wait (the shell sets a long one while idle).
+    /// Changes the bound on every single wait (the shell sets a long one while idle).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.options.timeout = timeout;
-        if let Some(t) = self.transport.as_mut() {
-            t.set_timeout(timeout);
-        }
     }
 
     /// A fresh tag.
     pub fn next_tag(&mut self) -> String {
-        self.tags.next_tag()
+        self.client.next_tag()
     }
 
-    /// Upgrades to TLS right away (implicit TLS, before the greeting).
+    /// The bound on the next wait, and whether the deadline (not the timeout) is what binds it.
+    fn bound(&self) -> Result<(Duration, bool), SessionError> {
+        let bound = Deadline::bound(self.deadline, self.options.timeout)?;
+        Ok((bound, bound < self.options.timeout))
+    }
+
+    /// A timeout that the deadline caused becomes [`SessionError::Deadline`].
+    fn deadline_error(&self, e: TransportError, by_deadline: bool) -> SessionError {
+        match self.deadline {
+            Some(d) if by_deadline && e.is_timeout() => SessionError::Deadline { limit: d.limit },
+            _ => SessionError::Transport(e),
+        }
+    }
+
+    /// Upgrades to TLS right away (implicit TLS before the greeting, or after a STARTTLS OK).
     pub async fn start_tls(
         &mut self,
         host: &str,
         tls: &TlsOptions,
     ) -> Result<CertificateInfo, SessionError> {
-        let transport = self.transport.take().ok_or(SessionError::NotConnected)?;
-        let (transport, cert) = transport.upgrade_tls(host, tls).await?;
-        self.transport = Some(transport);
-        self.note("TLS established");
-        Ok(cert)
-    }
-
-    /// Reads the greeting.
-    pub async fn read_greeting(&mut self) -> Result<Response, SessionError> {
-        let raw = loop {
-            match self.next_frame().await? {
-                Frame::Response(raw) => break raw,
-                _ => continue,
+        let (bound, by_deadline) = self.bound()?;
+        let mut transport = self.transport.take().ok_or(SessionError::NotConnected)?;
+        transport.set_timeout(bound);
+        match transport.upgrade_tls(host, tls).await {
+            Ok((transport, cert)) => {
+                self.transport = Some(transport);
+                Ok(cert)
             }
-        };
-        let response = Response::parse_greeting(raw);
-        self.learn(&response);
-        Ok(response)
+            Err(e) => Err(self.deadline_error(e, by_deadline)),
+        }
     }
 
-    /// The next event from the server, waiting at most the timeout.
+    /// Writes whatever the machine has to send.
+    pub async fn flush(&mut self) -> Result<(), SessionError> {
+        if !self.client.has_output() {
+            return Ok(());
+        }
+        let (bound, by_deadline) = self.bound()?;
+        let out = self.client.take_output();
+        let transport = self.transport.as_mut().ok_or(SessionError::NotConnected)?;
+        transport.set_timeout(bound);
+        if let Err(e) = transport.write_all(&out).await {
+            return Err(self.deadline_error(e, by_deadline));
+        }
+        Ok(())
+    }
+
+    /// The next event from the machine, writing what it has to send first and reading as needed; each read waits at
+    /// most the timeout and never past the deadline.
     pub async fn next_event(&mut self) -> Result<Event, SessionError> {
-        match self.next_frame().await? {
-            Frame::Response(raw) => {
-                let response = Response::parse(raw);
-                self.learn(&response);
-                Ok(Event::Response(response))
-            }
-            Frame::LiteralAnnounced {
-                len,
-                streamed: true,
-                ..
-            } => Ok(Event::LiteralStart {
-                head: self.framer.partial().to_vec(),
-                len,
-            }),
-            Frame::LiteralAnnounced { .. } => Box::pin(self.next_event()).await,
-            Frame::LiteralData(data) => Ok(Event::LiteralData(data)),
-        }
-    }
-
-    /// The next complete response, skipping streamed literal data.
-    pub async fn next_response(&mut self) -> Result<Response, SessionError> {
         loop {
-            if let Event::Response(r) = self.next_event().await? {
-                return Ok(r);
+            self.flush().await?;
+            self.client.set_clock(self.elapsed_ms());
+            if let Some(event) = self.client.next_event()? {
+                return Ok(event);
             }
-        }
-    }
-
-    async fn next_frame(&mut self) -> Result<Frame, SessionError> {
-        loop {
-            if let Some(frame) = self.framer.next_frame()? {
-                let at = self.elapsed_ms();
-                match &frame {
-                    Frame::Response(raw) => {
-                        self.transcript.record(Direction::Server, at, &raw.bytes)
-                    }
-                    Frame::LiteralAnnounced {
-                        len,
-                        streamed: true,
-                        ..
-                    } => {
-                        self.transcript
-                            .record(Direction::Server, at, self.framer.partial());
-                        self.transcript.note(
-                            at,
-                            format!("({len} bytes of literal data, streamed, not kept)"),
-                        );
-                    }
-                    _ => {}
-                }
-                return Ok(frame);
-            }
+            let (bound, by_deadline) = self.bound()?;
             let transport = self.transport.as_mut().ok_or(SessionError::NotConnected)?;
-            let read = transport.read_some(&mut self.buf).await;
-            match read {
+            transport.set_timeout(bound);
+            match transport.read_some(&mut self.buf).await {
                 Ok(0) | Err(TransportError::Closed) => {
                     self.transport = None;
                     self.note("the server closed the connection");
                     return Err(SessionError::ClosedByServer {
-                        bye: self.last_bye.clone(),
+                        bye: self.client.last_bye().map(str::to_string),
                     });
                 }
-                Ok(n) => self.framer.feed(&self.buf[..n]),
-                Err(e) => return Err(e.into()),
+                Ok(n) => self.client.feed(&self.buf[..n]),
+                Err(e) => return Err(self.deadline_error(e, by_deadline)),
             }
         }
     }
 
-    /// Remembers capabilities and BYE texts from a response.
-    fn learn(&mut self, response: &Response) {
-        match &response.kind {
-            Kind::Capability { capabilities } => self.capabilities = Some(capabilities.clone()),
-            Kind::Status {
-                tag: None,
-                status: Status::Bye,
-                text,
-                ..
+    /// Reads the greeting.
+    pub async fn read_greeting(&mut self) -> Result<Response, SessionError> {
+        loop {
+            if let Event::Greeting(g) = self.next_event().await? {
+                return Ok(g);
             }
-            | Kind::Greeting {
-                status: Status::Bye,
-                text,
-                ..
-            } => {
-                self.last_bye = Some(text.clone());
-            }
-            _ => {}
-        }
-        if let Some(Code::Capability(caps)) = response.code() {
-            self.capabilities = Some(caps.clone());
         }
     }
 
-    /// Writes bytes, recording `shown` (the redacted form) in the transcript.
-    pub async fn send_raw(&mut self, wire: &[u8], shown: &[u8]) -> Result<(), SessionError> {
-        let at = self.elapsed_ms();
-        self.transcript.record(Direction::Client, at, shown);
-        let transport = self.transport.as_mut().ok_or(SessionError::NotConnected)?;
-        transport.write_all(wire).await?;
-        Ok(())
+    /// Queues a command under the server's literal rules and writes what can go now. Returns its tag.
+    pub async fn send(&mut self, command: &Command) -> Result<Tag, SessionError> {
+        let tag = self.client.send(command)?;
+        self.written.push((tag.clone(), Instant::now()));
+        self.flush().await?;
+        Ok(tag)
     }
 
-    /// Runs one command: sends it (waiting for `+` where a literal or SASL step needs it), gathers its responses, and
-    /// returns at its tagged completion.
+    /// Queues an encoded command (AUTHENTICATE, a planned shell line) and writes what can go now.
+    pub async fn send_encoded(&mut self, tag: &str, encoded: Encoded) -> Result<Tag, SessionError> {
+        let tag = self.client.send_encoded(tag, encoded)?;
+        self.written.push((tag.clone(), Instant::now()));
+        self.flush().await?;
+        Ok(tag)
+    }
+
+    /// Adds pieces to a command in flight and writes what can go now.
+    pub async fn continue_command(
+        &mut self,
+        tag: &str,
+        encoded: Encoded,
+    ) -> Result<(), SessionError> {
+        self.client.continue_command(tag, encoded)?;
+        self.flush().await
+    }
+
+    /// Forgets a command whose completion will not be awaited.
+    pub fn abandon(&mut self, tag: &str) {
+        self.client.abandon(tag);
+        self.written.retain(|(t, _)| t != tag);
+    }
+
+    /// The milliseconds since `tag` was written, forgetting it.
+    fn took(&mut self, tag: &str) -> f64 {
+        match self.written.iter().position(|(t, _)| t == tag) {
+            Some(i) => millis_since(self.written.remove(i).1),
+            None => 0.0,
+        }
+    }
+
+    /// Notes a completion that arrived: `Some` when it is `tag`'s, else kept for whoever waits for it.
+    pub fn completed(&mut self, completion: Completion, tag: &str) -> Option<Outcome> {
+        let ms = self.took(&completion.tag);
+        if completion.tag == tag {
+            return Some(Outcome::from_completion(completion, ms));
+        }
+        self.completed.push((completion, ms));
+        None
+    }
+
+    /// Notes a tagged response whose tag was never sent (the wait's error names it).
+    pub fn stray(&mut self, response: &Response) {
+        self.stray = response.tag().map(str::to_string);
+    }
+
+    /// Waits for `tag`'s completion: the one place a command's end is awaited. Untagged data and other commands'
+    /// completions that arrive meanwhile are gathered or kept.
+    pub async fn wait_for(&mut self, tag: &str) -> Result<Outcome, SessionError> {
+        if let Some(i) = self.completed.iter().position(|(c, _)| c.tag == tag) {
+            let (c, ms) = self.completed.remove(i);
+            return Ok(Outcome::from_completion(c, ms));
+        }
+        loop {
+            let event = match self.next_event().await {
+                Ok(e) => e,
+                Err(SessionError::Transport(e)) if e.is_timeout() && self.stray.is_some() => {
+                    return Err(SessionError::WrongTag {
+                        sent: tag.to_string(),
+                        got: self.stray.take().unwrap_or_default(),
+                        after: self.options.timeout,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            match event {
+                Event::Completed(c) => {
+                    if let Some(outcome) = self.completed(c, tag) {
+                        return Ok(outcome);
+                    }
+                }
+                Event::StrayTagged(r) => self.stray(&r),
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs one command: sends it (the machine waits for `+` where a literal or SASL step needs it), and returns at
+    /// its tagged completion.
     pub async fn run(&mut self, command: &Command) -> Result<Outcome, SessionError> {
-        let encoded = command.encode(self.has_capability("LITERAL+"))?;
-        self.run_encoded(&command.tag, &encoded).await
+        let tag = self.send(command).await?;
+        self.wait_for(&tag).await
+    }
+
+    /// Runs an encoded command to its completion.
+    pub async fn run_encoded(
+        &mut self,
+        tag: &str,
+        encoded: &Encoded,
+    ) -> Result<Outcome, SessionError> {
+        let tag = self.send_encoded(tag, encoded.clone()).await?;
+        self.wait_for(&tag).await
+    }
+
+    /// The encoded AUTHENTICATE PLAIN (with SASL-IR when advertised) under a fresh tag.
+    pub fn encode_authenticate_plain(
+        &mut self,
+        user: &str,
+        password: &Secret,
+    ) -> Result<(Tag, Encoded), SessionError> {
+        let tag = self.next_tag();
+        let encoded = authenticate_plain(&tag, "", user, password, self.has_capability("SASL-IR"))?;
+        Ok((tag, encoded))
     }
 
     /// AUTHENTICATE PLAIN, with SASL-IR when the server advertises it.
@@ -409,93 +550,25 @@ impl Session {
         user: &str,
         password: &Secret,
     ) -> Result<Outcome, SessionError> {
-        let tag = self.next_tag();
-        let encoded = authenticate_plain(&tag, "", user, password, self.has_capability("SASL-IR"))?;
+        let (tag, encoded) = self.encode_authenticate_plain(user, password)?;
         self.run_encoded(&tag, &encoded).await
     }
 
-    /// Sends encoded pieces and gathers the responses up to `tag`'s completion.
-    pub async fn run_encoded(
-        &mut self,
-        tag: &str,
-        encoded: &Encoded,
-    ) -> Result<Outcome, SessionError> {
-        let sent = Instant::now();
-        let mut untagged = Vec::new();
-        // Each wait for the server is one round trip: one per continuation, one for the completion.
-        for piece in &encoded.pieces {
-            self.send_raw(&piece.wire, &piece.shown).await?;
-            if piece.then_wait_continuation {
-                self.round_trips += 1;
-                loop {
-                    let response = self.next_response().await?;
-                    if response.is_continuation() {
-                        untagged.push(response);
-                        break;
-                    }
-                    if response.tag() == Some(tag) {
-                        return Ok(finish(tag, untagged, response, sent));
-                    }
-                    untagged.push(response);
-                }
-            }
-        }
-        self.round_trips += 1;
-        loop {
-            let response = self.next_response().await?;
-            if response.tag() == Some(tag) {
-                return Ok(finish(tag, untagged, response, sent));
-            }
-            untagged.push(response);
-        }
-    }
-
-    /// Sends several commands in one write and gathers each one's responses: one round trip for all. Commands that
-    /// need a continuation (synchronizing literals) are run one after another instead.
+    /// Sends several commands in one write and gathers each one's outcome: one round trip for all when no
+    /// synchronizing literal is needed (the machine holds later commands back behind one that waits for `+`).
     pub async fn run_pipelined(
         &mut self,
         commands: &[Command],
     ) -> Result<Vec<Outcome>, SessionError> {
-        let literal_plus = self.has_capability("LITERAL+");
-        let encoded: Vec<Encoded> = commands
-            .iter()
-            .map(|c| c.encode(literal_plus))
-            .collect::<Result<_, _>>()?;
-        if encoded
-            .iter()
-            .any(|e| e.pieces.iter().any(|p| p.then_wait_continuation))
-        {
-            let mut outcomes = Vec::new();
-            for (command, enc) in commands.iter().zip(&encoded) {
-                outcomes.push(self.run_encoded(&command.tag, enc).await?);
-            }
-            return Ok(outcomes);
-        }
-        let mut wire = Vec::new();
-        let mut shown = Vec::new();
-        for piece in encoded.iter().flat_map(|e| &e.pieces) {
-            wire.extend_from_slice(&piece.wire);
-            shown.extend_from_slice(&piece.shown);
-        }
-        let sent = Instant::now();
-        self.send_raw(&wire, &shown).await?;
-        self.round_trips += 1;
-        let mut outcomes = Vec::new();
-        let mut untagged = Vec::new();
+        let mut tags = Vec::new();
         for command in commands {
-            loop {
-                let response = self.next_response().await?;
-                if response.tag() == Some(command.tag.as_str()) {
-                    outcomes.push(finish(
-                        &command.tag,
-                        std::mem::take(&mut untagged),
-                        response,
-                        sent,
-                    ));
-                    break;
-                }
-                untagged.push(response);
-            }
+            tags.push(self.client.send(command)?);
+            self.written.push((command.tag.clone(), Instant::now()));
+        }
+        self.flush().await?;
+        let mut outcomes = Vec::new();
+        for tag in &tags {
+            outcomes.push(self.wait_for(tag).await?);
         }
         Ok(outcomes)
     }
@@ -514,17 +587,19 @@ impl Session {
                 outcome.completion.first_line(),
             ));
         }
-        let injected = self.framer.buffered();
+        let injected = self.client.buffered_input();
         if injected > 0 {
             return Err(SessionError::PlaintextInjection(injected));
         }
         let cert = self.start_tls(host, tls).await?;
-        self.forget_capabilities();
+        self.client.set_clock(self.elapsed_ms());
+        self.client.restart_after_tls();
         Ok((outcome, cert))
     }
 
-    /// LOGOUT, waiting at most [`SessionOptions::logout_wait`] for the answer, then closes the connection. Never fails:
-    /// the connection is closed whatever the server does. Returns true when the server answered.
+    /// LOGOUT, waiting at most [`SessionOptions::logout_wait`] for the answer (and never past the deadline), then
+    /// closes the connection. Never fails: the connection is closed whatever the server does. Returns true when the
+    /// server answered.
     pub async fn logout(&mut self) -> bool {
         if self.transport.is_none() {
             return false;
@@ -547,15 +622,6 @@ impl Session {
         if let Some(transport) = self.transport.take() {
             transport.close().await;
         }
-    }
-}
-
-fn finish(tag: &str, untagged: Vec<Response>, completion: Response, sent: Instant) -> Outcome {
-    Outcome {
-        tag: tag.to_string(),
-        untagged,
-        completion,
-        ms: millis_since(sent),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use super::{millis_since, Session, SessionError, SessionOptions};
+use super::{millis_since, Deadline, Session, SessionError, SessionOptions};
 use crate::proto::command::Command;
 use crate::proto::response::{Kind, Response, Status};
 use crate::transport::{CertificateInfo, ConnectInfo, Endpoint, TlsMode, TlsOptions};
@@ -102,12 +102,13 @@ impl Opening {
     }
 }
 
-/// Opens a connection to `endpoint` in `mode`. See the module documentation.
+/// Opens a connection to `endpoint` in `mode`, every wait ending by `deadline`. See the module documentation.
 pub async fn open(
     endpoint: &Endpoint,
     mode: TlsMode,
     tls: &TlsOptions,
     options: SessionOptions,
+    deadline: Option<Deadline>,
 ) -> Opening {
     let mut opening = Opening {
         session: None,
@@ -117,7 +118,7 @@ pub async fn open(
         failure: None,
     };
     let t = Instant::now();
-    match Session::connect(endpoint, options).await {
+    match Session::connect(endpoint, options, deadline).await {
         Ok((session, info)) => {
             opening.session = Some(session);
             opening.connect = Some(info);

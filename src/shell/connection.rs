@@ -22,12 +22,13 @@ use super::completion::Mailboxes;
 use super::line::{plan_continuation, plan_line, plan_response_line, OpenCommand, Planned};
 use super::output::{self, Paint};
 use super::printer::{Printer, Stream};
+use crate::client::Event;
 use crate::probe::target::authority;
 use crate::proto::command::{authenticate_plain, Arg, Command};
 use crate::proto::response::{Kind, Response, Status};
 use crate::secret::Secret;
 use crate::session::open::{OpenError, OpenStep, Opening};
-use crate::session::{self, Event, Session, SessionError, SessionOptions};
+use crate::session::{self, Session, SessionError, SessionOptions};
 use crate::transport::{CertificateInfo, Endpoint, TlsMode, TlsOptions};
 
 /// The read timeout while no command is waiting. Default 24 h: an idle shell waits for the server as long as the
@@ -283,7 +284,7 @@ pub async fn open(
         ..SessionOptions::default()
     };
     // The same opening as the probe's; the shell shows each step as a note.
-    let opening = session::open::open(&endpoint, mode, tls, options).await;
+    let opening = session::open::open(&endpoint, mode, tls, options, None).await;
     let refused = opening.refused();
     let Opening {
         session,
@@ -750,6 +751,7 @@ impl Task {
         }
         let literal_plus =
             self.session.has_capability("LITERAL+") || self.session.has_capability("LITERAL-");
+        let continuing = self.open.is_some() || self.answering.is_some();
         let planned = if let Some(open) = self.open.take() {
             match plan_continuation(line, &open, literal_plus) {
                 Ok(p) => p,
@@ -782,7 +784,7 @@ impl Task {
                 }
             }
         };
-        self.run(planned).await
+        self.run(planned, continuing).await
     }
 
     async fn login(&mut self, user: String, password: Secret, plain: bool) -> Reply {
@@ -827,11 +829,12 @@ impl Task {
             login: Some((user, password)),
             generated_tag: true,
         };
-        self.run(planned).await
+        self.run(planned, false).await
     }
 
-    /// Sends the pieces (waiting for `+` where needed), then waits for the completion or the server's `+`.
-    async fn run(&mut self, planned: Planned) -> Reply {
+    /// Hands the planned pieces to the engine (which holds each piece back until the server's `+` where a literal or
+    /// SASL step needs it), then waits for the completion, or for a `+` that the user must answer.
+    async fn run(&mut self, planned: Planned, continuing: bool) -> Reply {
         let timeout = self.printing.shared.timeout;
         self.session.set_timeout(timeout);
         let deadline = Instant::now() + timeout;
@@ -848,21 +851,40 @@ impl Task {
                 s.pending.push(tag.clone());
             }
         });
+        let ends_waiting = planned
+            .encoded
+            .pieces
+            .last()
+            .is_some_and(|p| p.then_wait_continuation);
         for piece in &planned.encoded.pieces {
-            if let Err(e) = self.session.send_raw(&piece.wire, &piece.shown).await {
-                let message = e.to_string();
-                self.lost(&e).await;
-                return Reply::Lost {
-                    message,
-                    shown: true,
+            self.printing.sent(&piece.shown).await;
+        }
+        let sent = if continuing && self.session.client().is_in_flight(&tag) {
+            self.session.continue_command(&tag, planned.encoded).await
+        } else {
+            self.session
+                .send_encoded(&tag, planned.encoded)
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = sent {
+            if let SessionError::Command(_) | SessionError::Protocol(_) = e {
+                return Reply::NotSent {
+                    message: e.to_string(),
                 };
             }
-            self.printing.sent(&piece.shown).await;
-            if piece.then_wait_continuation {
-                match self.wait(&tag, deadline).await {
-                    Waited::Continuation => {}
-                    other => return self.ended(other, &tag).await,
-                }
+            let message = e.to_string();
+            self.lost(&e).await;
+            return Reply::Lost {
+                message,
+                shown: true,
+            };
+        }
+        if ends_waiting {
+            // The typed line ended in a synchronizing literal: the rest is typed once the server says `+`.
+            match self.wait(&tag, deadline, true).await {
+                Waited::Continuation => {}
+                other => return self.ended(other, &tag).await,
             }
         }
         if let Some(open) = planned.open {
@@ -871,7 +893,7 @@ impl Task {
             return Reply::More;
         }
         self.set_continuation();
-        match self.wait(&tag, deadline).await {
+        match self.wait(&tag, deadline, false).await {
             Waited::Completed(completion) if planned.name == "LOGOUT" => {
                 // After LOGOUT the server closes the connection; close our side at once.
                 self.session.close().await;
@@ -906,9 +928,9 @@ impl Task {
         }
     }
 
-    /// Reads and shows events until `tag` completes, the server sends `+`, the deadline passes, or the connection
-    /// is reset or lost.
-    async fn wait(&mut self, tag: &str, deadline: Instant) -> Waited {
+    /// Shows engine events until `tag` completes, the server asks `tag` to go on (`+` that the user answers; with
+    /// `any_continuation`, any `+` for `tag`), the deadline passes, or the connection is reset or lost.
+    async fn wait(&mut self, tag: &str, deadline: Instant, any_continuation: bool) -> Waited {
         loop {
             let event = tokio::select! {
                 e = tokio::time::timeout_at(deadline, self.session.next_event()) => e,
@@ -917,7 +939,7 @@ impl Task {
                     return Waited::Lost("reset by you".into());
                 }
             };
-            match event {
+            let event = match event {
                 Err(_) => return Waited::TimedOut,
                 Ok(Err(e)) if e.is_timeout() => return Waited::TimedOut,
                 Ok(Err(e)) => {
@@ -925,33 +947,40 @@ impl Task {
                     self.lost(&e).await;
                     return Waited::Lost(message);
                 }
-                Ok(Ok(event)) => {
-                    let response = match &event {
-                        Event::Response(r) => Some(r.clone()),
-                        _ => None,
-                    };
-                    self.show(event).await;
-                    let Some(response) = response else { continue };
-                    if response.is_continuation() {
-                        return Waited::Continuation;
-                    }
-                    if response.tag() == Some(tag) {
-                        return Waited::Completed(response);
-                    }
+                Ok(Ok(event)) => event,
+            };
+            let verdict = match &event {
+                Event::Completed(c) if c.tag == tag => Some(Waited::Completed(c.response.clone())),
+                Event::Continuation {
+                    command, answered, ..
+                } if command.as_deref() == Some(tag) && (any_continuation || !answered) => {
+                    Some(Waited::Continuation)
                 }
+                _ => None,
+            };
+            self.show(event).await;
+            if let Some(v) = verdict {
+                return v;
             }
         }
     }
 
-    /// Shows an event and learns from it.
+    /// Shows an event and learns from it: the one place the shell renders what the engine hands out.
     async fn show(&mut self, event: Event) {
         match event {
-            Event::Response(response) => {
+            Event::Greeting(response)
+            | Event::Untagged { response, .. }
+            | Event::Continuation { response, .. }
+            | Event::StrayTagged(response) => {
                 self.printing.response(&response).await;
                 self.learn(&response);
             }
-            Event::LiteralStart { head, len } => self.printing.literal_start(&head, len).await,
-            Event::LiteralData(data) => self.printing.literal_data(data).await,
+            Event::Completed(c) => {
+                self.printing.response(&c.response).await;
+                self.learn(&c.response);
+            }
+            Event::LiteralStart { head, len, .. } => self.printing.literal_start(&head, len).await,
+            Event::LiteralData { data, .. } => self.printing.literal_data(data).await,
         }
     }
 
@@ -1016,7 +1045,7 @@ impl Task {
         self.session.set_timeout(self.printing.shared.timeout);
         match self.session.starttls(host, tls).await {
             Ok((outcome, cert)) => {
-                for r in &outcome.untagged {
+                for r in outcome.untagged.iter() {
                     self.printing.response(r).await;
                 }
                 self.printing.response(&outcome.completion).await;
@@ -1063,22 +1092,16 @@ impl Task {
         self.logging_out = true;
         self.session.set_timeout(LOGOUT_WAIT);
         let tag = self.session.next_tag();
-        let line = format!("{tag} LOGOUT");
         let deadline = Instant::now() + LOGOUT_WAIT;
-        if self
-            .session
-            .send_raw(
-                format!("{line}\r\n").as_bytes(),
-                format!("{line}\r\n").as_bytes(),
-            )
-            .await
-            .is_ok()
-        {
-            self.printing.sent(format!("{line}\r\n").as_bytes()).await;
-            if let Waited::TimedOut = self.wait(&tag, deadline).await {
-                self.printing
-                    .note("LOGOUT not answered in time; closing")
-                    .await;
+        let command = Command::new(tag.clone(), "LOGOUT");
+        if let Ok(encoded) = command.encode(false) {
+            self.printing.sent(&encoded.shown()).await;
+            if self.session.send_encoded(&tag, encoded).await.is_ok() {
+                if let Waited::TimedOut = self.wait(&tag, deadline, false).await {
+                    self.printing
+                        .note("LOGOUT not answered in time; closing")
+                        .await;
+                }
             }
         }
         self.session.close().await;

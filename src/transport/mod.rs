@@ -28,6 +28,7 @@ mod test_support;
 pub use acceptor::tls_acceptor;
 pub use certificate::{CertificateInfo, Verification};
 pub use endpoint::{Endpoint, TlsMode};
+pub(crate) use error::human_duration;
 pub use error::{phase, TransportError};
 pub use lab_cert::LabCertificates;
 pub use stream::Transport;
