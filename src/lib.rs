@@ -20,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod exit;
 pub mod explain;
+pub mod follow;
 pub mod lab;
 pub mod probe;
 pub mod proto;

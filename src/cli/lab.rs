@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::write_stdout;
+use crate::follow::policy::{FollowMode, Policy};
 use crate::lab::{self, Lab, LabConfig, Scenario};
-use crate::probe::policy::{FollowMode, Policy};
 use crate::probe::report::{Hop, Report};
 use crate::probe::{self, AuthChoice, ProbeSettings};
 use crate::render::human;
@@ -111,6 +111,8 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
             ..SessionOptions::default()
         },
         cert_warn_days: 14,
+        max_time: Some(Duration::from_secs(30)),
+        follow: crate::follow::FollowLimits::default(),
     };
     let password = Secret::new(lab::users::LAB_PASSWORD);
     let report = probe::run(&settings, &password).await;
@@ -185,7 +187,11 @@ fn narrate(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()>
     }
     if let Some(select) = &first.select {
         let mut body = select.line.clone();
-        if let Some(d) = report.diagnoses.iter().find(|d| d.id == "no-replica") {
+        if let Some(d) = report
+            .diagnoses
+            .iter()
+            .find(|d| d.id == crate::probe::report::DiagnosisId::NoReplica)
+        {
             body.push('\n');
             body.push_str(&d.message);
         }

@@ -9,9 +9,10 @@ use anyhow::{bail, Context};
 
 use super::password::PasswordArgs;
 use super::{refuse_control, write_stdout};
-use crate::probe::policy::{FollowMode, Policy};
+use crate::follow::policy::{FollowMode, Policy};
+use crate::follow::FollowLimits;
 use crate::probe::target::Target;
-use crate::probe::{self, AuthChoice, Confirm, ProbeSettings};
+use crate::probe::{self, AuthChoice, Probe, ProbeSettings, Progress};
 use crate::render::{human, json};
 use crate::session::SessionOptions;
 use crate::transport::{TlsMode, TlsOptions};
@@ -113,9 +114,15 @@ pub struct ProbeArgs {
     /// The most referrals to follow (RFC 2221 says 10).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_hops: usize,
-    /// Seconds to wait for any connect, read or handshake.
+    /// The most URLs of one REFERRAL to try (replicas are tried in order).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_alternatives: usize,
+    /// Seconds to wait for any single connect, read or handshake.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Seconds for the whole probe, every hop included; past it the probe stops and reports what it had.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub max_time: f64,
     /// Warn when the certificate expires within this many days.
     #[arg(long, default_value_t = 14, value_name = "DAYS")]
     pub cert_warn_days: i64,
@@ -154,8 +161,20 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
             args.timeout
         );
     }
+    if !(args.max_time > 0.0 && args.max_time <= 86_400.0) {
+        bail!(
+            "--max-time {}: give a number of seconds above 0 and at most 86400",
+            args.max_time
+        );
+    }
     if args.max_hops > 100 {
         bail!("--max-hops {}: at most 100", args.max_hops);
+    }
+    if !(1..=100).contains(&args.max_alternatives) {
+        bail!(
+            "--max-alternatives {}: from 1 to 100",
+            args.max_alternatives
+        );
     }
     let tls_mode = args.tls.mode();
     let port = target.port.unwrap_or(tls_mode.default_port());
@@ -188,22 +207,42 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
             ..SessionOptions::default()
         },
         cert_warn_days: args.cert_warn_days,
+        max_time: Some(Duration::from_secs_f64(args.max_time)),
+        follow: FollowLimits {
+            max_alternatives: args.max_alternatives,
+        },
     })
 }
 
 /// Asks on the terminal (stderr for the question, stdin for the answer).
-pub struct TerminalConfirm;
+fn ask_on_terminal(question: &str) -> bool {
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
 
-impl Confirm for TerminalConfirm {
-    fn confirm(&mut self, question: &str) -> bool {
-        let mut err = std::io::stderr();
-        let _ = write!(err, "{question} [y/N] ");
-        let _ = err.flush();
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
+/// Runs the probe, putting its questions to the person on the terminal.
+async fn run_asking(
+    settings: &ProbeSettings,
+    password: &crate::secret::Secret,
+) -> probe::report::Report {
+    let mut probe = Probe::new(settings, password);
+    loop {
+        match probe.advance().await {
+            Progress::Hop => {}
+            Progress::Ask { question } => {
+                let yes = tokio::task::spawn_blocking(move || ask_on_terminal(&question))
+                    .await
+                    .unwrap_or(false);
+                probe.answer(yes);
+            }
+            Progress::Done => return probe.finish(),
         }
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 }
 
@@ -222,7 +261,7 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         Err(err) => return usage_error(args.json, &err),
     };
     let report = if interactive {
-        probe::run_with_confirm(&settings, &password, &mut TerminalConfirm).await
+        run_asking(&settings, &password).await
     } else {
         probe::run(&settings, &password).await
     };

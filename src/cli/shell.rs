@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::password::PasswordArgs;
-use super::probe::TlsArgs;
+use super::probe::{FollowArg, TlsArgs};
 use super::refuse_control;
+use crate::follow::policy::FollowMode;
+use crate::follow::FollowLimits;
 use crate::probe::target::Target;
 use crate::shell::{self, history, ShellSettings};
 
@@ -40,6 +42,16 @@ pub struct ShellArgs {
     /// characters; repeatable).
     #[arg(long, value_name = "PATTERN")]
     pub allow_host: Vec<String>,
+    /// How `:follow` treats referrals: auto follows trusted hosts (and asks about others on a terminal), ask asks every
+    /// time, never refuses.
+    #[arg(long, value_enum, default_value_t = FollowArg::Auto)]
+    pub follow: FollowArg,
+    /// The most referrals `:follow` goes from the first connection (RFC 2221 says 10).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_hops: usize,
+    /// The most URLs of one REFERRAL `:follow` tries (replicas, in order).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_alternatives: usize,
 }
 
 /// Validates the arguments into settings; reads a password given by `--password-env`, `--password-file` or
@@ -53,6 +65,15 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
         bail!(
             "--timeout {}: give a number of seconds above 0 and at most 3600",
             args.timeout
+        );
+    }
+    if args.max_hops > 100 {
+        bail!("--max-hops {}: at most 100", args.max_hops);
+    }
+    if !(1..=100).contains(&args.max_alternatives) {
+        bail!(
+            "--max-alternatives {}: from 1 to 100",
+            args.max_alternatives
         );
     }
     let user = args
@@ -81,6 +102,15 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
         history,
         timeout: Duration::from_secs_f64(args.timeout),
         allow_hosts: args.allow_host.clone(),
+        follow: match args.follow {
+            FollowArg::Auto => FollowMode::Auto,
+            FollowArg::Ask => FollowMode::Ask,
+            FollowArg::Never => FollowMode::Never,
+        },
+        max_hops: args.max_hops,
+        follow_limits: FollowLimits {
+            max_alternatives: args.max_alternatives,
+        },
         color: colored::control::SHOULD_COLORIZE.should_colorize(),
     })
 }

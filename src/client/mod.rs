@@ -24,9 +24,12 @@ use std::collections::VecDeque;
 use thiserror::Error;
 
 use crate::proto::code::Code;
-use crate::proto::command::{Command, CommandError, Encoded, LiteralMode, Piece, TagGenerator};
+use crate::proto::command::{
+    authenticate_plain, Arg, Command, CommandError, Encoded, LiteralMode, Piece, TagGenerator,
+};
 use crate::proto::framing::{Frame, FrameError, Framer, FramerLimits};
 use crate::proto::response::{Kind, Response, Status};
+use crate::secret::Secret;
 pub use gathered::Gathered;
 use transcript::{Direction, Transcript};
 
@@ -206,6 +209,10 @@ pub struct Client {
     stalled: Option<Tag>,
     /// Bytes ready for the driver to write.
     output: Vec<u8>,
+    /// A piece carrying a secret is in the output, not yet taken.
+    secret_in_output: bool,
+    /// Bytes of a secret were handed to the driver to write.
+    secret_written: bool,
     /// `+` received while nothing was in flight.
     idle_continuations: usize,
     capabilities: Option<Vec<String>>,
@@ -231,6 +238,8 @@ impl Client {
             stalled: None,
             output: Vec::new(),
             idle_continuations: 0,
+            secret_in_output: false,
+            secret_written: false,
             capabilities: None,
             last_bye: None,
             round_trips: 0,
@@ -278,6 +287,42 @@ impl Client {
         Ok(tag.to_string())
     }
 
+    /// LOGIN, or AUTHENTICATE PLAIN (with SASL-IR when the server advertises it), encoded under a fresh tag: the one
+    /// place a login is built.
+    pub fn encode_login(
+        &mut self,
+        user: &str,
+        password: &Secret,
+        plain: bool,
+    ) -> Result<(Tag, Encoded), ClientError> {
+        let tag = self.next_tag();
+        let encoded = if plain {
+            authenticate_plain(&tag, "", user, password, self.has_capability("SASL-IR"))?
+        } else {
+            Command::new(tag.clone(), "LOGIN")
+                .arg(Arg::Astring(user.to_string()))
+                .arg(Arg::Secret(password.clone()))
+                .encode_with(self.literal_mode())?
+        };
+        Ok((tag, encoded))
+    }
+
+    /// Builds and queues a login (see [`Client::encode_login`]). Returns its tag.
+    pub fn login(
+        &mut self,
+        user: &str,
+        password: &Secret,
+        plain: bool,
+    ) -> Result<Tag, ClientError> {
+        let (tag, encoded) = self.encode_login(user, password, plain)?;
+        self.send_encoded(&tag, encoded)
+    }
+
+    /// True once bytes of a password (or a SASL response) were handed out to be written.
+    pub fn secret_written(&self) -> bool {
+        self.secret_written
+    }
+
     /// Adds pieces to a command in flight (the shell's literal typed over several lines, an AUTHENTICATE step).
     pub fn continue_command(&mut self, tag: &str, encoded: Encoded) -> Result<(), ClientError> {
         self.check_failed()?;
@@ -319,6 +364,7 @@ impl Client {
             self.transcript
                 .record(Direction::Client, self.now_ms, &q.piece.shown);
             self.output.extend_from_slice(&q.piece.wire);
+            self.secret_in_output |= q.piece.carries_secret();
             if q.piece.then_wait_continuation {
                 self.stalled = Some(q.tag);
             }
@@ -333,6 +379,7 @@ impl Client {
     /// The bytes to write now. Writing them starts a round trip unless one is already open.
     pub fn take_output(&mut self) -> Vec<u8> {
         let out = std::mem::take(&mut self.output);
+        self.secret_written |= std::mem::take(&mut self.secret_in_output);
         if !out.is_empty() && !self.awaiting_answer {
             self.awaiting_answer = true;
             self.round_trips += 1;

@@ -108,6 +108,15 @@ impl Transcript {
         out
     }
 
+    /// The last entry from `direction`, if any.
+    pub fn last(&self, direction: Direction) -> Option<&Entry> {
+        self.tail
+            .iter()
+            .rev()
+            .chain(self.head.iter().rev())
+            .find(|e| e.direction == direction)
+    }
+
     /// How many entries were left out between the head and the tail.
     pub fn dropped(&self) -> usize {
         self.dropped

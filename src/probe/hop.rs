@@ -5,17 +5,19 @@ use std::time::Instant;
 
 use crate::explain::known_text::{self, NO_REPLICA};
 use crate::explain::{explain_response, product, ReferralKind};
-use crate::proto::code::Code;
+use crate::follow::classify;
+use crate::proto::code::{Code, ReferralUrl};
 use crate::proto::command::{Arg, Command};
 use crate::proto::response::{Kind, Response, Status};
 use crate::secret::Secret;
 use crate::session::open::{open, OpenError, OpenFailure, OpenStep, Opening};
-use crate::session::{Outcome, Session, SessionError};
+use crate::session::transcript::Direction;
+use crate::session::{Deadline, Outcome, Session, SessionError};
 use crate::transport::{CertificateInfo, Endpoint, TlsMode};
 
 use super::report::{
-    CommandResult, Diagnosis, Greeting, Hop, HopError, HopReason, MailboxState, Mark, Severity,
-    Step,
+    CommandResult, Diagnosis, DiagnosisId, Greeting, Hop, HopError, HopReason, MailboxState, Mark,
+    Severity, Step,
 };
 use super::{AuthChoice, HopPlan, Next, ProbeSettings};
 
@@ -39,10 +41,32 @@ pub struct HopRun {
 struct Walk<'a> {
     plan: &'a HopPlan,
     settings: &'a ProbeSettings,
+    deadline: Option<Deadline>,
     hop: Hop,
     diagnoses: Vec<Diagnosis>,
     reached: bool,
     unreachable: bool,
+}
+
+/// Where the walk goes after the login.
+enum AfterLogin {
+    /// Not logged in here: follow the referral.
+    Follow(Next),
+    /// Logged in (or PREAUTH); `referral` is a login referral to follow after the SELECT (`OK [REFERRAL]`).
+    Here {
+        /// The URLs of `OK [REFERRAL]`.
+        referral: Option<Vec<ReferralUrl>>,
+    },
+}
+
+fn internal(phase: &'static str, what: &str) -> Stop {
+    stop(
+        phase,
+        DiagnosisId::Internal,
+        Severity::Unknown,
+        format!("imapref bug: {what}"),
+        "Report this bug.",
+    )
 }
 
 /// Ends a walk early: the finding and the phase.
@@ -53,14 +77,14 @@ struct Stop {
 
 fn stop(
     phase: &'static str,
-    id: &str,
+    id: DiagnosisId,
     severity: Severity,
     message: String,
     next_step: impl Into<String>,
 ) -> Stop {
     Stop {
         diagnosis: Diagnosis {
-            id: id.into(),
+            id,
             severity,
             message,
             next_step: Some(next_step.into()),
@@ -69,17 +93,19 @@ fn stop(
     }
 }
 
-/// Runs one hop.
+/// Runs one hop, every wait ending by `deadline`.
 pub async fn run(
     plan: &HopPlan,
     settings: &ProbeSettings,
     password: &Secret,
     number: usize,
+    deadline: Option<Deadline>,
 ) -> HopRun {
     let started = Instant::now();
     let mut walk = Walk {
         plan,
         settings,
+        deadline,
         hop: Hop {
             number,
             server: plan.server(),
@@ -114,7 +140,18 @@ pub async fn run(
     let mut failure = None;
     let next = match result {
         Ok(next) => next,
-        Err(s) => {
+        Err(mut s) => {
+            if s.diagnosis.id == DiagnosisId::Deadline {
+                let last = session.as_ref().and_then(|s| {
+                    s.transcript()
+                        .last(Direction::Server)
+                        .map(|e| e.text.clone())
+                });
+                s.diagnosis.message.push_str(&match last {
+                    Some(line) => format!(" Received so far, last: `{line}`."),
+                    None => " Nothing was received from it.".into(),
+                });
+            }
             walk.hop.error = Some(HopError {
                 phase: s.phase.into(),
                 message: s.diagnosis.message.clone(),
@@ -140,7 +177,8 @@ pub async fn run(
             );
         }
         walk.hop.round_trips = session.round_trips();
-        walk.hop.transcript = session.transcript().entries().to_vec();
+        walk.hop.password_sent = session.credential_written();
+        walk.hop.transcript = session.transcript().entries();
         walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
     }
     walk.hop.ms = ms(started);
@@ -241,7 +279,7 @@ impl Walk<'_> {
                     "not offered; going on in plaintext (--starttls=opportunistic)".into(),
                 );
                 self.diagnoses.push(Diagnosis {
-                    id: "no-starttls".into(),
+                    id: DiagnosisId::NoStarttls,
                     severity: Severity::Warning,
                     message: format!(
                         "{} does not offer STARTTLS; the password went in plaintext.",
@@ -266,7 +304,7 @@ impl Walk<'_> {
                 self.step_ms(step, Mark::Fail, ms, line.clone());
                 stop(
                     step,
-                    "garbage",
+                    DiagnosisId::Garbage,
                     Severity::Unknown,
                     format!("{server} did not greet like an IMAP server: `{line}`"),
                     "Check the port: this does not look like an IMAP server.",
@@ -289,7 +327,7 @@ impl Walk<'_> {
                 };
                 stop(
                     step,
-                    "tls-downgrade-refused",
+                    DiagnosisId::TlsDowngradeRefused,
                     Severity::Critical,
                     message,
                     "Enable TLS on that server; use --starttls=opportunistic only if plaintext is acceptable.",
@@ -306,6 +344,18 @@ impl Walk<'_> {
     fn session_failure(&mut self, step: &'static str, ms: f64, err: SessionError) -> Stop {
         self.step_ms(step, Mark::Fail, ms, err.to_string());
         let server = self.plan.server();
+        if let SessionError::Deadline { limit } = &err {
+            return stop(
+                step,
+                DiagnosisId::Deadline,
+                Severity::Unknown,
+                format!(
+                    "The deadline for the whole probe ({}, --max-time) passed during `{step}` on {server}.",
+                    crate::transport::human_duration(*limit)
+                ),
+                "Raise --max-time, or find out why the server answers so slowly (-v shows the transcript).",
+            );
+        }
         let referral_target = !self.first_hop();
         if err.is_tls() {
             let next = if referral_target && self.plan.tls_mode != TlsMode::Plain {
@@ -315,7 +365,7 @@ impl Walk<'_> {
             };
             return stop(
                 "tls",
-                "tls-failure",
+                DiagnosisId::TlsFailure,
                 Severity::Critical,
                 format!("TLS with {server} failed: {err}"),
                 next,
@@ -323,9 +373,9 @@ impl Walk<'_> {
         }
         if referral_target {
             let id = if matches!(self.plan.reason, HopReason::MailboxReferral { .. }) {
-                "mailbox-referral-unreachable"
+                DiagnosisId::MailboxReferralUnreachable
             } else {
-                "referral-unreachable"
+                DiagnosisId::ReferralUnreachable
             };
             return stop(
                 step,
@@ -336,20 +386,24 @@ impl Walk<'_> {
             );
         }
         let (id, next) = match &err {
+            SessionError::WrongTag { .. } => (
+                DiagnosisId::Garbage,
+                "The server answers with tags it was never sent: it is broken, or something sits between.",
+            ),
             e if e.is_timeout() => (
-                "timeout",
+                DiagnosisId::Timeout,
                 "Check the host and port, and any firewall; raise --timeout for a slow server.",
             ),
-            SessionError::Frame(_) => (
-                "garbage",
+            SessionError::Frame(_) | SessionError::Protocol(_) => (
+                DiagnosisId::Garbage,
                 "This does not look like an IMAP server; check the port.",
             ),
             SessionError::ClosedByServer { .. } => (
-                "connection-closed",
+                DiagnosisId::ConnectionClosed,
                 "Check the server's logs for why it closed the connection.",
             ),
             _ => (
-                "connect-failure",
+                DiagnosisId::ConnectFailure,
                 "Check the host name, the port and that the server is running.",
             ),
         };
@@ -362,11 +416,39 @@ impl Walk<'_> {
         )
     }
 
+    /// The walk: open, then what the greeting says, then login, then the mailbox.
     async fn walk(&mut self, slot: &mut Option<Session>, password: &Secret) -> Result<Next, Stop> {
-        let plan = self.plan;
+        let greeting = self.open(slot).await?;
+        let Some(session) = slot.as_mut() else {
+            return Err(internal("connect", "no session after opening"));
+        };
+        let login_referral = match classify::greeting(&greeting) {
+            classify::Greeting::Referred(urls) => return Ok(self.greeting_referral(urls)),
+            classify::Greeting::Refuses { text } => {
+                return Err(stop(
+                    "greeting",
+                    DiagnosisId::ServerRefuses,
+                    Severity::Critical,
+                    format!("{} refuses connections: {text}", self.plan.server()),
+                    "Check the server's state and logs.",
+                ))
+            }
+            classify::Greeting::NotImap => {
+                return Err(internal("greeting", "no greeting after opening"))
+            }
+            classify::Greeting::Preauth => None,
+            classify::Greeting::Ready => match self.login(session, password).await? {
+                AfterLogin::Follow(next) => return Ok(next),
+                AfterLogin::Here { referral } => referral,
+            },
+        };
+        self.mailbox(session, login_referral).await
+    }
+
+    /// Steps 1-5: connect, implicit TLS, greeting, capabilities, STARTTLS; the opening the shell shares.
+    async fn open(&mut self, slot: &mut Option<Session>) -> Result<Response, Stop> {
+        let endpoint = Endpoint::new(self.plan.host.clone(), self.plan.port);
         let settings = self.settings;
-        // 1-5. Connect, implicit TLS, greeting, capabilities, STARTTLS: the opening the shell shares.
-        let endpoint = Endpoint::new(plan.host.clone(), plan.port);
         let Opening {
             session,
             connect,
@@ -375,10 +457,10 @@ impl Walk<'_> {
             failure,
         } = open(
             &endpoint,
-            plan.tls_mode,
+            self.plan.tls_mode,
             &settings.tls,
             settings.session,
-            None,
+            self.deadline,
         )
         .await;
         *slot = session;
@@ -389,279 +471,266 @@ impl Walk<'_> {
         if let Some(failure) = failure {
             return Err(self.open_failure(failure));
         }
-        let (Some(session), Some(greeting)) = (slot.as_mut(), greeting) else {
-            return Err(stop(
-                "connect",
-                "internal",
-                Severity::Unknown,
-                "no session after opening".into(),
-                "Report this bug.",
-            ));
+        let (Some(session), Some(greeting)) = (slot.as_ref(), greeting) else {
+            return Err(internal("connect", "no session after opening"));
         };
         if let Some(caps) = session.capabilities() {
             self.hop.capabilities = caps.to_vec();
         }
-        let Kind::Greeting { status, code, text } = &greeting.kind else {
+        Ok(greeting)
+    }
+
+    /// `* BYE [REFERRAL]`: the server sends clients elsewhere before they log in.
+    fn greeting_referral(&mut self, urls: Vec<ReferralUrl>) -> Next {
+        self.diagnoses.push(Diagnosis {
+            id: DiagnosisId::GreetingReferral,
+            severity: Severity::Info,
+            message: format!(
+                "{} refuses connections and refers clients to {}.",
+                self.plan.server(),
+                urls.first().map_or("", |u| u.raw.as_str())
+            ),
+            next_step: Some("Point clients at the referred server.".into()),
+        });
+        Next::Follow {
+            kind: ReferralKind::Login,
+            urls,
+        }
+    }
+
+    /// Step 6: LOGIN (or AUTHENTICATE PLAIN), and what its completion means.
+    async fn login(
+        &mut self,
+        session: &mut Session,
+        password: &Secret,
+    ) -> Result<AfterLogin, Stop> {
+        let plan = self.plan;
+        let encrypted = session.is_tls();
+        if classify::login_disabled(session.capabilities().unwrap_or_default(), encrypted) {
             return Err(stop(
-                "greeting",
-                "internal",
-                Severity::Unknown,
-                "no greeting after opening".into(),
-                "Report this bug.",
+                "login",
+                DiagnosisId::LoginDisabled,
+                Severity::Critical,
+                format!(
+                    "{} refuses LOGIN without TLS (LOGINDISABLED).",
+                    plan.server()
+                ),
+                "Use --starttls or --tls.",
             ));
+        }
+        let t = Instant::now();
+        let plain = self.settings.auth == AuthChoice::Plain || plan.url_wants_plain;
+        let result = session.login(&plan.user, password, plain).await;
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                // The credential went out only if the command was written.
+                self.hop.password_sent = session.credential_written();
+                return Err(self.session_failure("login", ms(t), e));
+            }
         };
-        match (status, code) {
-            (Status::Bye, Some(Code::Referral(urls))) => {
+        self.hop.password_sent = true;
+        let shown = if plain {
+            format!("{} AUTHENTICATE PLAIN ***", outcome.tag)
+        } else {
+            format!("{} LOGIN {} ***", outcome.tag, plan.user)
+        };
+        let result = command_result(&shown, &outcome);
+        let referral = result.referral.clone();
+        self.hop.login = Some(result);
+        let after = match classify::login(&outcome.completion) {
+            classify::Login::LoggedInReferred(urls) => {
+                let target = urls.first().map_or(String::new(), |u| u.raw.clone());
+                self.step(
+                    "login",
+                    Mark::Info,
+                    t,
+                    format!("logged in, but the user's home is elsewhere: OK [REFERRAL {target}]"),
+                );
                 self.diagnoses.push(Diagnosis {
-                    id: "greeting-referral".into(),
+                    id: DiagnosisId::LoginReferral,
                     severity: Severity::Info,
                     message: format!(
-                        "{} refuses connections and refers clients to {}.",
+                        "{} logged the user in but names their home server: {} (OK [REFERRAL], RFC 2221).",
                         plan.server(),
-                        urls[0].raw
+                        describe_target(referral.as_ref())
                     ),
-                    next_step: Some("Point clients at the referred server.".into()),
+                    next_step: Some("Clients that do not follow referrals must be pointed at the home server.".into()),
                 });
-                return Ok(Next::Follow {
-                    kind: ReferralKind::Login,
-                    urls: urls.clone(),
-                });
+                AfterLogin::Here {
+                    referral: Some(urls),
+                }
             }
-            (Status::Bye, _) => {
-                return Err(stop(
-                    "greeting",
-                    "server-refuses",
-                    Severity::Critical,
-                    format!("{} refuses connections: {text}", plan.server()),
-                    "Check the server's state and logs.",
-                ));
-            }
-            _ => {}
-        }
-        let preauth = *status == Status::Preauth;
-
-        // 6. Login.
-        let mut login_referral = None;
-        if !preauth {
-            if session.has_capability("LOGINDISABLED") && !session.is_tls() {
-                return Err(stop(
+            classify::Login::Referred(urls) => {
+                let target = urls.first().map_or(String::new(), |u| u.raw.clone());
+                self.step(
                     "login",
-                    "login-disabled",
-                    Severity::Critical,
-                    format!(
-                        "{} refuses LOGIN without TLS (LOGINDISABLED).",
-                        plan.server()
+                    Mark::Info,
+                    t,
+                    format!("not logged in; referred: NO [REFERRAL {target}]"),
+                );
+                self.diagnoses.push(Diagnosis {
+                    id: DiagnosisId::LoginReferral,
+                    severity: Severity::Info,
+                    message: format!(
+                        "{} does not serve this user and refers them to {} (NO [REFERRAL], RFC 2221).",
+                        plan.server(),
+                        describe_target(referral.as_ref())
                     ),
-                    "Use --starttls or --tls.",
-                ));
-            }
-            let t = Instant::now();
-            let plain = settings.auth == AuthChoice::Plain || plan.url_wants_plain;
-            let result = if plain {
-                session.authenticate_plain(&plan.user, password).await
-            } else {
-                let tag = session.next_tag();
-                let command = Command::new(tag, "LOGIN")
-                    .arg(Arg::Astring(plan.user.clone()))
-                    .arg(Arg::Secret(password.clone()));
-                session.run(&command).await
-            };
-            self.hop.password_sent = true;
-            let outcome = match result {
-                Ok(o) => o,
-                Err(e) => return Err(self.session_failure("login", ms(t), e)),
-            };
-            let shown = if plain {
-                format!("{} AUTHENTICATE PLAIN ***", outcome.tag)
-            } else {
-                format!("{} LOGIN {} ***", outcome.tag, plan.user)
-            };
-            let result = command_result(&shown, &outcome);
-            let referral = result.referral.clone();
-            self.hop.login = Some(result);
-            match (outcome.status(), outcome.code()) {
-                (Status::Ok, Some(Code::Referral(urls))) => {
-                    let target = urls[0].raw.clone();
-                    self.step(
-                        "login",
-                        Mark::Info,
-                        t,
-                        format!(
-                            "logged in, but the user's home is elsewhere: OK [REFERRAL {target}]"
-                        ),
-                    );
-                    self.diagnoses.push(Diagnosis {
-                        id: "login-referral".into(),
-                        severity: Severity::Info,
-                        message: format!(
-                            "{} logged the user in but names their home server: {} (OK [REFERRAL], RFC 2221).",
-                            plan.server(),
-                            describe_target(referral.as_ref())
-                        ),
-                        next_step: Some("Clients that do not follow referrals must be pointed at the home server.".into()),
-                    });
-                    login_referral = Some(urls.clone());
-                }
-                (Status::No, Some(Code::Referral(urls))) => {
-                    self.step(
-                        "login",
-                        Mark::Info,
-                        t,
-                        format!("not logged in; referred: NO [REFERRAL {}]", urls[0].raw),
-                    );
-                    self.diagnoses.push(Diagnosis {
-                        id: "login-referral".into(),
-                        severity: Severity::Info,
-                        message: format!(
-                            "{} does not serve this user and refers them to {} (NO [REFERRAL], RFC 2221).",
-                            plan.server(),
-                            describe_target(referral.as_ref())
-                        ),
-                        next_step: Some("Point the user's client at the referred server, or make the first one proxy.".into()),
-                    });
-                    return Ok(Next::Follow {
-                        kind: ReferralKind::Login,
-                        urls: urls.clone(),
-                    });
-                }
-                (Status::Ok, _) => {
-                    self.step(
-                        "login",
-                        Mark::Ok,
-                        t,
-                        format!("{} {}", outcome.tag, outcome.text()),
-                    );
-                }
-                (status, code) => {
-                    let line = outcome.completion.first_line();
-                    self.step("login", Mark::Fail, t, line.clone());
-                    let known = outcome.completion.text().and_then(known_text::recognise);
-                    let code_note = code
-                        .map(|c| format!(" {}", c.meaning()))
-                        .unwrap_or_default();
-                    return Err(stop(
-                        "login",
-                        if status == Status::Bad {
-                            "login-rejected"
-                        } else {
-                            "login-refused"
-                        },
-                        Severity::Critical,
-                        format!("{} refused the login: `{line}`.{code_note}", plan.server()),
-                        known.map_or("Check the login name's form and the password.", |k| {
-                            k.next_step
-                        }),
-                    ));
-                }
-            }
-            // Post-login capabilities: from the completion's code when given; otherwise asked with the SELECT below.
-            if matches!(outcome.code(), Some(Code::Capability(_))) {
-                self.capabilities(session, "login");
-            } else {
-                session.forget_capabilities();
-            }
-        }
-
-        // 7. SELECT (with RLIST first where mailbox referrals are advertised).
-        let outcome = self.select(session).await?;
-        if outcome.is_ok() {
-            self.reached = true;
-            return Ok(Next::Done);
-        }
-        if let (Status::No, Some(Code::Referral(urls))) = (outcome.status(), outcome.code()) {
-            self.diagnoses.push(Diagnosis {
-                id: "mailbox-referral".into(),
-                severity: Severity::Info,
-                message: format!(
-                    "`{}` lives on another server: {} (NO [REFERRAL], RFC 2193{}).",
-                    plan.mailbox,
-                    describe_target(self.hop.select.as_ref().and_then(|s| s.referral.as_ref())),
-                    if urls.len() > 1 {
-                        format!(", {} replicas", urls.len())
-                    } else {
-                        String::new()
-                    }
-                ),
-                next_step: None,
-            });
-            return Ok(Next::Follow {
-                kind: ReferralKind::Mailbox,
-                urls: urls.clone(),
-            });
-        }
-        let line = outcome.completion.first_line();
-        let known = outcome.completion.text().and_then(known_text::recognise);
-        if known.map(|k| k.id) == Some(NO_REPLICA.id) {
-            let message = match &login_referral {
-                Some(urls) => format!(
-                    "{}: `{line}` — the user is logged in on a server that holds no replica of `{}`. Its login referral \
-                     named the home server ({}); imapref follows it next.",
-                    plan.server(),
-                    plan.mailbox,
-                    urls[0].raw
-                ),
-                None => format!(
-                    "{}: `{line}` — the user is logged in on a server that holds no replica of `{}`, because the servers \
-                     do not replicate their directory or the client did not follow a login referral.",
-                    plan.server(),
-                    plan.mailbox
-                ),
-            };
-            self.diagnoses.push(Diagnosis {
-                id: NO_REPLICA.id.into(),
-                severity: if login_referral.is_some() {
-                    Severity::Info
-                } else {
-                    Severity::Critical
-                },
-                message,
-                next_step: Some(NO_REPLICA.next_step.into()),
-            });
-            if let Some(urls) = login_referral {
-                return Ok(Next::Follow {
+                    next_step: Some("Point the user's client at the referred server, or make the first one proxy.".into()),
+                });
+                return Ok(AfterLogin::Follow(Next::Follow {
                     kind: ReferralKind::Login,
                     urls,
-                });
+                }));
             }
-            return Err(Stop {
-                diagnosis: Diagnosis {
-                    id: "mailbox-not-reached".into(),
-                    severity: Severity::Critical,
+            classify::Login::LoggedIn => {
+                self.step(
+                    "login",
+                    Mark::Ok,
+                    t,
+                    format!("{} {}", outcome.tag, outcome.text()),
+                );
+                AfterLogin::Here { referral: None }
+            }
+            classify::Login::Refused {
+                code,
+                rejected,
+                known,
+            } => {
+                let line = outcome.completion.first_line();
+                self.step("login", Mark::Fail, t, line.clone());
+                let code_note = code
+                    .map(|c| format!(" {}", c.meaning()))
+                    .unwrap_or_default();
+                return Err(stop(
+                    "login",
+                    if rejected {
+                        DiagnosisId::LoginRejected
+                    } else {
+                        DiagnosisId::LoginRefused
+                    },
+                    Severity::Critical,
+                    format!("{} refused the login: `{line}`.{code_note}", plan.server()),
+                    known.map_or("Check the login name's form and the password.", |k| {
+                        k.next_step
+                    }),
+                ));
+            }
+        };
+        // Post-login capabilities: from the completion's code when given; otherwise asked with the SELECT below.
+        if matches!(outcome.code(), Some(Code::Capability(_))) {
+            self.capabilities(session, "login");
+        } else {
+            session.forget_capabilities();
+        }
+        Ok(after)
+    }
+
+    /// Step 7: SELECT or EXAMINE, and what its completion means (a login referral is followed after it).
+    async fn mailbox(
+        &mut self,
+        session: &mut Session,
+        login_referral: Option<Vec<ReferralUrl>>,
+    ) -> Result<Next, Stop> {
+        let plan = self.plan;
+        let outcome = self.select(session).await?;
+        let follow_login = |urls| Next::Follow {
+            kind: ReferralKind::Login,
+            urls,
+        };
+        let line = outcome.completion.first_line();
+        match classify::select(&outcome.completion) {
+            classify::Select::Opened => {
+                self.reached = true;
+                Ok(Next::Done)
+            }
+            classify::Select::Referred(urls) => {
+                self.diagnoses.push(Diagnosis {
+                    id: DiagnosisId::MailboxReferral,
+                    severity: Severity::Info,
                     message: format!(
-                        "`{}` could not be opened on {}: no replica.",
+                        "`{}` lives on another server: {} (NO [REFERRAL], RFC 2193{}).",
+                        plan.mailbox,
+                        describe_target(self.hop.select.as_ref().and_then(|s| s.referral.as_ref())),
+                        if urls.len() > 1 {
+                            format!(", {} replicas", urls.len())
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    next_step: None,
+                });
+                Ok(Next::Follow {
+                    kind: ReferralKind::Mailbox,
+                    urls,
+                })
+            }
+            classify::Select::NoReplica => {
+                let message = match &login_referral {
+                    Some(urls) => format!(
+                        "{}: `{line}` — the user is logged in on a server that holds no replica of `{}`. Its login \
+                         referral named the home server ({}); imapref follows it next.",
+                        plan.server(),
+                        plan.mailbox,
+                        urls.first().map_or("", |u| u.raw.as_str())
+                    ),
+                    None => format!(
+                        "{}: `{line}` — the user is logged in on a server that holds no replica of `{}`, because the \
+                         servers do not replicate their directory or the client did not follow a login referral.",
+                        plan.server(),
+                        plan.mailbox
+                    ),
+                };
+                self.diagnoses.push(Diagnosis {
+                    id: DiagnosisId::NoReplica,
+                    severity: if login_referral.is_some() {
+                        Severity::Info
+                    } else {
+                        Severity::Critical
+                    },
+                    message,
+                    next_step: Some(NO_REPLICA.next_step.into()),
+                });
+                match login_referral {
+                    Some(urls) => Ok(follow_login(urls)),
+                    None => Err(stop(
+                        "select",
+                        DiagnosisId::MailboxNotReached,
+                        Severity::Critical,
+                        format!(
+                            "`{}` could not be opened on {}: no replica.",
+                            plan.mailbox,
+                            plan.server()
+                        ),
+                        NO_REPLICA.next_step,
+                    )),
+                }
+            }
+            // The mailbox is not here for another reason; a login referral still names the home server.
+            classify::Select::NotOpened { .. } if login_referral.is_some() => {
+                Ok(follow_login(login_referral.unwrap_or_default()))
+            }
+            classify::Select::NotOpened { code, known } => {
+                let code_note = code
+                    .map(|c| format!(" {}", c.meaning()))
+                    .unwrap_or_default();
+                Err(stop(
+                    "select",
+                    DiagnosisId::MailboxNotReached,
+                    Severity::Critical,
+                    format!(
+                        "`{}` could not be opened on {}: `{line}`.{code_note}",
                         plan.mailbox,
                         plan.server()
                     ),
-                    next_step: Some(NO_REPLICA.next_step.into()),
-                },
-                phase: "select",
-            });
+                    known.map_or(
+                        "Check the mailbox name (LIST shows them) and the user's rights.",
+                        |k| k.next_step,
+                    ),
+                ))
+            }
         }
-        if let Some(urls) = login_referral {
-            // The mailbox is not here for another reason; the login referral still names the home server.
-            return Ok(Next::Follow {
-                kind: ReferralKind::Login,
-                urls,
-            });
-        }
-        let code_note = outcome
-            .code()
-            .map(|c| format!(" {}", c.meaning()))
-            .unwrap_or_default();
-        Err(stop(
-            "select",
-            "mailbox-not-reached",
-            Severity::Critical,
-            format!(
-                "`{}` could not be opened on {}: `{line}`.{code_note}",
-                plan.mailbox,
-                plan.server()
-            ),
-            known.map_or(
-                "Check the mailbox name (LIST shows them) and the user's rights.",
-                |k| k.next_step,
-            ),
-        ))
     }
 
     fn capabilities(&mut self, session: &Session, from: &str) {
@@ -684,7 +753,7 @@ impl Walk<'_> {
         let detail = cert.summary();
         if cert.days_left < warn_days {
             self.diagnoses.push(Diagnosis {
-                id: "certificate-expiring".into(),
+                id: DiagnosisId::CertificateExpiring,
                 severity: Severity::Warning,
                 message: format!(
                     "{}'s certificate expires in {} days ({}).",
@@ -752,7 +821,7 @@ impl Walk<'_> {
         let Some(outcome) = outcomes.pop() else {
             return Err(stop(
                 "select",
-                "internal",
+                DiagnosisId::Internal,
                 Severity::Unknown,
                 "no SELECT outcome".into(),
                 "Report this bug.",

@@ -2,29 +2,31 @@
 //! decode referrals, follow them under the [`policy`], SELECT, diagnose, LOGOUT — and produce a typed [`report::Report`].
 //!
 //! - [`target`]: what the user typed as the target;
-//! - [`policy`]: to which hosts the password may go;
-//! - [`hop`]: one connection's walkthrough;
+//! - [`hop`]: one connection's walkthrough, a short sequence of steps over the driver and the classifier;
 //! - [`report`]: the report types (the JSON contract);
 //! - [`verdict`]: the conclusion and exit code.
 //!
-//! The probe never prints. It asks the person only through [`Confirm`], which the CLI implements on a terminal.
+//! Which hop comes next, and whether the password may go there, is the [`Follower`]'s to decide. The probe never
+//! prints and never asks: [`Probe::advance`] hands back [`Progress::Ask`] when a referral needs consent, and the
+//! caller answers with [`Probe::answer`] (the CLI asks on the terminal; `check` and [`run`] refuse). So a probe is a
+//! `Send` future that can be spawned on tokio.
 
 pub mod hop;
-pub mod policy;
 pub mod report;
 pub mod target;
 pub mod verdict;
 
-use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::explain::ReferralKind;
+use crate::follow::policy::Policy;
+pub use crate::follow::HopPlan;
+use crate::follow::{Alternatives, Decision, FollowLimits, Follower, HopReason, Refusal};
 use crate::proto::code::ReferralUrl;
 use crate::secret::Secret;
-use crate::session::SessionOptions;
+use crate::session::{Deadline, SessionOptions};
 use crate::transport::{TlsMode, TlsOptions};
-use policy::{Decision, Policy};
-use report::{Diagnosis, HopReason, Report, Severity, TargetReport, REPORT_VERSION};
+use report::{Diagnosis, DiagnosisId, Report, Severity, TargetReport, REPORT_VERSION};
 use target::authority;
 
 /// How to authenticate.
@@ -64,47 +66,25 @@ pub struct ProbeSettings {
     pub session: SessionOptions,
     /// Warn when the certificate expires within this many days. Default 14.
     pub cert_warn_days: i64,
+    /// The deadline for the whole probe (`--max-time`). Default 30 s: far above a probe's few round trips, low enough
+    /// for a monitoring check.
+    pub max_time: Option<Duration>,
+    /// Referral follower limits (how many alternatives of one REFERRAL are tried).
+    pub follow: FollowLimits,
 }
 
-/// Asks the person a yes/no question (the CLI does it on the terminal).
-pub trait Confirm: Send {
-    /// Returns true when the person agrees.
-    fn confirm(&mut self, question: &str) -> bool;
-}
-
-/// No one to ask: every question is answered no.
-pub struct NoOneToAsk;
-
-impl Confirm for NoOneToAsk {
-    fn confirm(&mut self, _question: &str) -> bool {
-        false
-    }
-}
-
-/// One planned connection.
-#[derive(Debug, Clone)]
-pub struct HopPlan {
-    /// Host to connect to.
-    pub host: String,
-    /// Port to connect to.
-    pub port: u16,
-    /// Login name.
-    pub user: String,
-    /// Mailbox to open.
-    pub mailbox: String,
-    /// Why.
-    pub reason: HopReason,
-    /// TLS mode.
-    pub tls_mode: TlsMode,
-    /// The referral URL asked for AUTHENTICATE PLAIN.
-    pub url_wants_plain: bool,
-}
-
-impl HopPlan {
-    /// `host:port`.
-    pub fn server(&self) -> String {
-        authority(&self.host, self.port)
-    }
+/// What the probe did in one [`Probe::advance`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A hop ended; its record is the last of [`Probe::report`]'s hops.
+    Hop,
+    /// A referral needs the person's consent: answer with [`Probe::answer`].
+    Ask {
+        /// The question to put.
+        question: String,
+    },
+    /// The probe is over: [`Probe::finish`] gives the report.
+    Done,
 }
 
 /// What a hop leads to.
@@ -121,254 +101,296 @@ pub enum Next {
     },
 }
 
+/// A probe in progress. See the module documentation.
+pub struct Probe<'a> {
+    settings: &'a ProbeSettings,
+    password: &'a Secret,
+    follower: Follower,
+    report: Report,
+    started: Instant,
+    deadline: Option<Deadline>,
+    /// The hops still to try: the alternatives of the last referral, most preferred first.
+    alternatives: Vec<HopPlan>,
+    /// The next alternative already has the person's consent.
+    consented: bool,
+    /// Waiting for [`Probe::answer`].
+    asking: bool,
+    stop: Option<Diagnosis>,
+    reached_at: Option<String>,
+    done: bool,
+}
+
+impl<'a> Probe<'a> {
+    /// A probe of `settings`, not started yet.
+    pub fn new(settings: &'a ProbeSettings, password: &'a Secret) -> Self {
+        let report = Report {
+            version: REPORT_VERSION,
+            tool: format!("imapref {}", env!("CARGO_PKG_VERSION")),
+            target: TargetReport {
+                input: settings.target_input.clone(),
+                server: authority(&settings.host, settings.port),
+                user: settings.user.clone(),
+                mailbox: settings.mailbox.clone(),
+                read_only: settings.read_only,
+                tls_mode: settings.tls_mode,
+            },
+            policy: settings.policy.clone(),
+            hops: Vec::new(),
+            chain: Vec::new(),
+            password_sent_to: Vec::new(),
+            diagnoses: Vec::new(),
+            verdict: verdict::placeholder(),
+            total_ms: 0.0,
+        };
+        Probe {
+            settings,
+            password,
+            follower: Follower::new(settings.policy.clone(), settings.follow),
+            report,
+            started: Instant::now(),
+            deadline: settings.max_time.map(Deadline::after),
+            alternatives: vec![HopPlan {
+                host: settings.host.clone(),
+                port: settings.port,
+                user: settings.user.clone(),
+                mailbox: settings.mailbox.clone(),
+                reason: HopReason::Start,
+                tls_mode: settings.tls_mode,
+                url_wants_plain: false,
+            }],
+            consented: false,
+            asking: false,
+            stop: None,
+            reached_at: None,
+            done: false,
+        }
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// Runs the next hop, or says why it cannot yet.
+    pub async fn advance(&mut self) -> Progress {
+        if self.done || self.asking {
+            return if self.done {
+                Progress::Done
+            } else {
+                Progress::Ask {
+                    question: String::new(),
+                }
+            };
+        }
+        let Some(plan) = self.alternatives.first().cloned() else {
+            return self.end();
+        };
+        if !std::mem::take(&mut self.consented) {
+            match self.follower.decide(&plan) {
+                Decision::Go(_) => {}
+                Decision::Ask(question) => {
+                    self.asking = true;
+                    return Progress::Ask { question };
+                }
+                Decision::Refuse(refusal) => {
+                    self.stop = Some(refusal_diagnosis(&refusal));
+                    return self.end();
+                }
+            }
+        }
+        if let Some(d) = self.deadline_passed() {
+            self.stop = Some(d);
+            return self.end();
+        }
+        self.alternatives.remove(0);
+        let number = self.report.hops.len() + 1;
+        let result = hop::run(&plan, self.settings, self.password, number, self.deadline).await;
+        self.follower.record(&plan, result.hop.encrypted);
+        if result.hop.password_sent {
+            self.report.password_sent_to.push(plan.server());
+        }
+        self.report.diagnoses.extend(result.diagnoses);
+        self.report.hops.push(result.hop);
+        if let Some(failure) = result.failure {
+            if result.unreachable && !self.alternatives.is_empty() {
+                // A replica that cannot be reached: note it, and try the next one.
+                self.report.diagnoses.push(Diagnosis {
+                    id: DiagnosisId::ReplicaUnreachable,
+                    severity: Severity::Info,
+                    message: format!(
+                        "{} could not be used ({}); trying the next alternative of the referral.",
+                        plan.server(),
+                        failure.message
+                    ),
+                    next_step: Some(
+                        "Bring that replica back, or drop it from the referral.".into(),
+                    ),
+                });
+                return Progress::Hop;
+            }
+            self.report.chain.push(plan.server());
+            self.stop = Some(failure);
+            self.done_now();
+            return Progress::Hop;
+        }
+        self.report.chain.push(plan.server());
+        if result.reached {
+            self.reached_at = Some(plan.server());
+        }
+        match result.next {
+            Next::Done => self.done_now(),
+            Next::Follow { kind, urls } => match self.follower.alternatives(&plan, kind, &urls) {
+                Ok(alternatives) => {
+                    note_alternatives(&mut self.report, &alternatives);
+                    self.alternatives = alternatives.plans;
+                }
+                Err(refusal) => {
+                    self.stop = Some(refusal_diagnosis(&refusal));
+                    self.done_now();
+                }
+            },
+        }
+        Progress::Hop
+    }
+
+    /// The person's answer to [`Progress::Ask`].
+    pub fn answer(&mut self, yes: bool) {
+        if !std::mem::take(&mut self.asking) {
+            return;
+        }
+        let Some(plan) = self.alternatives.first() else {
+            return;
+        };
+        match self.follower.consent(plan, yes) {
+            Ok(()) => self.consented = true,
+            Err(refusal) => {
+                self.stop = Some(refusal_diagnosis(&refusal));
+                self.done_now();
+            }
+        }
+    }
+
+    fn deadline_passed(&self) -> Option<Diagnosis> {
+        let d = self.deadline?;
+        (Instant::now() >= d.at).then(|| Diagnosis {
+            id: DiagnosisId::Deadline,
+            severity: Severity::Unknown,
+            message: format!(
+                "The deadline for the whole probe ({}, --max-time) passed before the next hop.",
+                crate::transport::human_duration(d.limit)
+            ),
+            next_step: Some(
+                "Raise --max-time, or find out why the servers answer so slowly (-v).".into(),
+            ),
+        })
+    }
+
+    fn done_now(&mut self) {
+        self.alternatives.clear();
+        self.done = true;
+    }
+
+    fn end(&mut self) -> Progress {
+        self.done_now();
+        Progress::Done
+    }
+
+    /// The finished report, with its verdict.
+    pub fn finish(mut self) -> Report {
+        if let Some(d) = self.stop.take() {
+            self.report.diagnoses.push(d);
+        }
+        self.report.verdict = verdict::decide(&self.report, self.reached_at.take(), self.settings);
+        self.report.total_ms = crate::session::millis_since(self.started);
+        self.report
+    }
+}
+
 /// Runs a probe to the end with no one to ask (a referral that needs consent is refused) and returns its report.
 /// Never panics and never hangs: every wait is bounded. The future is `Send`, so probes can be spawned on tokio.
 pub async fn run(settings: &ProbeSettings, password: &Secret) -> Report {
-    run_with_confirm(settings, password, &mut NoOneToAsk).await
-}
-
-/// Runs a probe to the end, asking `confirm` before a referral that needs consent, and returns its report.
-pub async fn run_with_confirm(
-    settings: &ProbeSettings,
-    password: &Secret,
-    confirm: &mut dyn Confirm,
-) -> Report {
-    let started = Instant::now();
-    let mut report = Report {
-        version: REPORT_VERSION,
-        tool: format!("imapref {}", env!("CARGO_PKG_VERSION")),
-        target: TargetReport {
-            input: settings.target_input.clone(),
-            server: authority(&settings.host, settings.port),
-            user: settings.user.clone(),
-            mailbox: settings.mailbox.clone(),
-            read_only: settings.read_only,
-            tls_mode: settings.tls_mode,
-        },
-        policy: settings.policy.clone(),
-        hops: Vec::new(),
-        chain: Vec::new(),
-        password_sent_to: Vec::new(),
-        diagnoses: Vec::new(),
-        verdict: verdict::placeholder(),
-        total_ms: 0.0,
-    };
-    let mut plans = vec![HopPlan {
-        host: settings.host.clone(),
-        port: settings.port,
-        user: settings.user.clone(),
-        mailbox: settings.mailbox.clone(),
-        reason: HopReason::Start,
-        tls_mode: settings.tls_mode,
-        url_wants_plain: false,
-    }];
-    let mut visited: HashSet<(String, u16, String)> = HashSet::new();
-    let mut referrals_followed = 0usize;
-    let mut follow_mode = settings.tls_mode;
-    let mut stop: Option<Diagnosis> = None;
-    let mut reached_at = None;
-
-    'hops: while !plans.is_empty() {
-        let alternatives = std::mem::take(&mut plans);
-        let last_alternative = alternatives.len() - 1;
-        for (i, plan) in alternatives.into_iter().enumerate() {
-            if plan.reason != HopReason::Start {
-                if let Some(refusal) = check_before_following(
-                    settings,
-                    &plan,
-                    &visited,
-                    referrals_followed,
-                    &report,
-                    confirm,
-                ) {
-                    stop = Some(refusal);
-                    break 'hops;
-                }
-            }
-            visited.insert(loop_key(&plan));
-            let result = hop::run(&plan, settings, password, report.hops.len() + 1).await;
-            report.chain.push(plan.server());
-            if result.hop.password_sent {
-                report.password_sent_to.push(plan.server());
-            }
-            if report.hops.is_empty() {
-                follow_mode = follow_tls_mode(settings.tls_mode, result.hop.encrypted);
-            }
-            report.diagnoses.extend(result.diagnoses);
-            report.hops.push(result.hop);
-            if result.reached {
-                reached_at = Some(plan.server());
-            }
-            if let Some(failure) = result.failure {
-                // A replica that cannot be reached: try the next one.
-                if result.unreachable && i < last_alternative {
-                    report.diagnoses.push(failure);
-                    continue;
-                }
-                stop = Some(failure);
-                break 'hops;
-            }
-            if let Next::Follow { kind, urls } = result.next {
-                referrals_followed += 1;
-                match plans_from_referral(&plan, kind, &urls, follow_mode) {
-                    Ok(next) => plans = next,
-                    Err(d) => {
-                        stop = Some(d);
-                        break 'hops;
-                    }
-                }
-            }
-            break;
+    let mut probe = Probe::new(settings, password);
+    loop {
+        match probe.advance().await {
+            Progress::Hop => {}
+            Progress::Ask { .. } => probe.answer(false),
+            Progress::Done => return probe.finish(),
         }
     }
-    if let Some(d) = stop {
-        report.diagnoses.push(d);
+}
+
+/// A referral with several URLs: say how many were offered and how many will be tried.
+fn note_alternatives(report: &mut Report, alternatives: &Alternatives) {
+    if alternatives.offered <= 1 {
+        return;
     }
-    report.verdict = verdict::decide(&report, reached_at, settings);
-    report.total_ms = crate::session::millis_since(started);
-    report
-}
-
-fn loop_key(plan: &HopPlan) -> (String, u16, String) {
-    (plan.host.to_ascii_lowercase(), plan.port, plan.user.clone())
-}
-
-/// Loop, hop-limit and policy checks before following a referral. `Some` is the reason to stop.
-fn check_before_following(
-    settings: &ProbeSettings,
-    plan: &HopPlan,
-    visited: &HashSet<(String, u16, String)>,
-    referrals_followed: usize,
-    report: &Report,
-    confirm: &mut dyn Confirm,
-) -> Option<Diagnosis> {
-    let chain = || {
-        let mut c = report.chain.clone();
-        c.push(plan.server());
-        c.join(" → ")
+    let Some(d) = report.diagnoses.iter_mut().rev().find(|d| {
+        matches!(
+            d.id,
+            DiagnosisId::LoginReferral
+                | DiagnosisId::MailboxReferral
+                | DiagnosisId::GreetingReferral
+        )
+    }) else {
+        return;
     };
-    if visited.contains(&loop_key(plan)) {
-        return Some(Diagnosis {
-            id: "referral-loop".into(),
-            severity: Severity::Critical,
-            message: format!(
+    d.message.push_str(&format!(
+        " 1 referral with {} alternatives, {} tried in order.",
+        alternatives.offered,
+        alternatives.plans.len()
+    ));
+}
+
+/// The finding that reports a refusal to follow.
+pub fn refusal_diagnosis(refusal: &Refusal) -> Diagnosis {
+    let critical = |id, message: String, next: String| Diagnosis {
+        id,
+        severity: Severity::Critical,
+        message,
+        next_step: Some(next),
+    };
+    match refusal {
+        Refusal::Loop { chain } => critical(
+            DiagnosisId::ReferralLoop,
+            format!(
                 "The referrals loop: {} (same host, port and user again).",
-                chain()
+                chain.join(" → ")
             ),
-            next_step: Some(
-                "Fix the referral configuration: one of these servers must accept the user.".into(),
+            "Fix the referral configuration: one of these servers must accept the user.".into(),
+        ),
+        Refusal::TooManyHops { max, chain } => critical(
+            DiagnosisId::TooManyHops,
+            format!(
+                "More than {max} referrals (--max-hops); RFC 2221 says a client must not go further without asking: {}",
+                chain.join(" → ")
             ),
-        });
-    }
-    if referrals_followed > settings.policy.max_hops {
-        return Some(Diagnosis {
-            id: "too-many-hops".into(),
-            severity: Severity::Critical,
-            message: format!(
-                "More than {} referrals (--max-hops); RFC 2221 says a client must not go further without asking: {}",
-                settings.policy.max_hops,
-                chain()
-            ),
-            next_step: Some("Shorten the chain so the first server refers straight to the home server, or raise --max-hops.".into()),
-        });
-    }
-    match settings.policy.decide(&plan.host) {
-        Decision::Follow(_) => None,
-        Decision::Ask(question) => {
-            if confirm.confirm(&question) {
-                None
-            } else {
-                Some(Diagnosis {
-                    id: "policy-refused".into(),
-                    severity: Severity::Critical,
-                    message: format!("You declined to send the password to {}.", plan.server()),
-                    next_step: Some(format!(
-                        "Rerun with --allow-host {} to follow this referral.",
-                        plan.host
-                    )),
-                })
-            }
-        }
-        Decision::Refuse(reason) => Some(Diagnosis {
-            id: "policy-refused".into(),
-            severity: Severity::Critical,
-            message: format!(
-                "Did not follow the referral to {}: {reason}.",
-                plan.server()
-            ),
-            next_step: Some(format!(
-                "Rerun with --allow-host {} if you trust that server.",
-                plan.host
-            )),
-        }),
-    }
-}
-
-/// The TLS mode for the next hop: never below the current connection's level. An encrypted connection is followed
-/// with implicit TLS when it used implicit TLS, and with required STARTTLS otherwise (opportunistic STARTTLS that did
-/// get TLS, or a STARTTLS done by hand in the shell); a plaintext connection keeps its mode.
-pub fn follow_tls_mode(current: TlsMode, encrypted: bool) -> TlsMode {
-    match (encrypted, current) {
-        (true, TlsMode::Implicit) => TlsMode::Implicit,
-        (true, _) => TlsMode::StartTls,
-        (false, mode) => mode,
-    }
-}
-
-/// The next hop's plans: one per URL (replicas are alternatives, most preferred first).
-fn plans_from_referral(
-    from: &HopPlan,
-    kind: ReferralKind,
-    urls: &[ReferralUrl],
-    tls_mode: TlsMode,
-) -> Result<Vec<HopPlan>, Diagnosis> {
-    let mut plans = Vec::new();
-    let mut errors = Vec::new();
-    for referral in urls {
-        let Some(url) = &referral.url else {
-            errors.push(format!(
-                "{} ({})",
-                referral.raw,
-                referral.error.clone().unwrap_or_default()
-            ));
-            continue;
-        };
-        let port = url.port.unwrap_or(tls_mode.default_port());
-        let mailbox = match kind {
-            ReferralKind::Mailbox => url.mailbox.clone().unwrap_or_else(|| from.mailbox.clone()),
-            ReferralKind::Login => url
-                .mailbox
-                .clone()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| from.mailbox.clone()),
-        };
-        let reason = match kind {
-            ReferralKind::Login => HopReason::LoginReferral {
-                url: referral.raw.clone(),
-            },
-            ReferralKind::Mailbox => HopReason::MailboxReferral {
-                url: referral.raw.clone(),
-            },
-        };
-        plans.push(HopPlan {
-            host: url.host.clone(),
-            port,
-            user: url.login_user(&from.user).to_string(),
-            mailbox,
+            "Shorten the chain so the first server refers straight to the home server, or raise --max-hops.".into(),
+        ),
+        Refusal::Policy {
+            server,
+            host,
             reason,
-            tls_mode,
-            url_wants_plain: url.wants_plain(),
-        });
+            never,
+        } => critical(
+            DiagnosisId::PolicyRefused,
+            format!("Did not follow the referral to {server}: {reason}."),
+            if *never {
+                "Rerun without --follow=never to follow referrals.".into()
+            } else {
+                format!("Rerun with --allow-host {host} if you trust that server.")
+            },
+        ),
+        Refusal::Declined { server, host } => critical(
+            DiagnosisId::PolicyRefused,
+            format!("You declined to send the password to {server}."),
+            format!("Rerun with --allow-host {host} to follow this referral."),
+        ),
+        Refusal::BadUrl { errors } => critical(
+            DiagnosisId::BadReferralUrl,
+            format!("The referral cannot be followed: {}", errors.join("; ")),
+            "Fix the URL in the server's referral configuration.".into(),
+        ),
     }
-    if plans.is_empty() {
-        return Err(Diagnosis {
-            id: "bad-referral-url".into(),
-            severity: Severity::Critical,
-            message: format!("The referral cannot be followed: {}", errors.join("; ")),
-            next_step: Some("Fix the URL in the server's referral configuration.".into()),
-        });
-    }
-    Ok(plans)
 }
 
 #[cfg(test)]
@@ -392,7 +414,7 @@ mod tests {
             },
             auth: AuthChoice::Login,
             policy: Policy {
-                mode: policy::FollowMode::Auto,
+                mode: crate::follow::policy::FollowMode::Auto,
                 max_hops: 10,
                 allow_hosts: Vec::new(),
                 named_host: "127.0.0.1".into(),
@@ -400,28 +422,10 @@ mod tests {
             },
             session: SessionOptions::default(),
             cert_warn_days: 14,
+            max_time: Some(Duration::from_secs(30)),
+            follow: FollowLimits::default(),
         };
         let password = Secret::new("pw");
         is_send(&run(&settings, &password));
-    }
-
-    #[test]
-    fn following_never_drops_below_the_current_tls_level() {
-        assert_eq!(follow_tls_mode(TlsMode::Implicit, true), TlsMode::Implicit);
-        assert_eq!(follow_tls_mode(TlsMode::StartTls, true), TlsMode::StartTls);
-        assert_eq!(
-            follow_tls_mode(TlsMode::StartTlsOpportunistic, true),
-            TlsMode::StartTls
-        );
-        assert_eq!(
-            follow_tls_mode(TlsMode::Plain, true),
-            TlsMode::StartTls,
-            "STARTTLS typed in the shell"
-        );
-        assert_eq!(
-            follow_tls_mode(TlsMode::StartTlsOpportunistic, false),
-            TlsMode::StartTlsOpportunistic
-        );
-        assert_eq!(follow_tls_mode(TlsMode::Plain, false), TlsMode::Plain);
     }
 }

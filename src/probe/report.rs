@@ -13,7 +13,7 @@ use crate::proto::response::Status;
 use crate::session::transcript::Entry;
 use crate::transport::{CertificateInfo, ConnectInfo, TlsMode};
 
-use super::policy::Policy;
+use crate::follow::policy::Policy;
 
 /// The version of the JSON report format.
 pub const REPORT_VERSION: u32 = 1;
@@ -60,23 +60,7 @@ pub struct TargetReport {
     pub tls_mode: TlsMode,
 }
 
-/// Why a hop was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum HopReason {
-    /// The server the user named.
-    Start,
-    /// A login referral (OK or NO [REFERRAL] on LOGIN, or a BYE greeting).
-    LoginReferral {
-        /// The URL followed.
-        url: String,
-    },
-    /// A mailbox referral (NO [REFERRAL] on SELECT/EXAMINE).
-    MailboxReferral {
-        /// The URL followed.
-        url: String,
-    },
-}
+pub use crate::follow::HopReason;
 
 /// A step's mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -226,11 +210,116 @@ pub enum Severity {
     Unknown,
 }
 
+/// The stable identifier of a finding, serialized in kebab-case (`login-referral`, `no-replica`, ...). Every one is
+/// documented in docs/json.md (a test holds the two together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiagnosisId {
+    /// LOGIN got OK or NO [REFERRAL].
+    LoginReferral,
+    /// The greeting was `* BYE [REFERRAL]`.
+    GreetingReferral,
+    /// SELECT/EXAMINE got NO [REFERRAL].
+    MailboxReferral,
+    /// "There is no replica for that mailbox on this server".
+    NoReplica,
+    /// The certificate expires within `--cert-warn-days`.
+    CertificateExpiring,
+    /// `--starttls=opportunistic` went on in plaintext.
+    NoStarttls,
+    /// LOGIN got NO without a referral.
+    LoginRefused,
+    /// LOGIN got BAD.
+    LoginRejected,
+    /// LOGINDISABLED without TLS.
+    LoginDisabled,
+    /// SELECT/EXAMINE failed without a referral.
+    MailboxNotReached,
+    /// The same host, port and user again.
+    ReferralLoop,
+    /// More than `--max-hops` referrals.
+    TooManyHops,
+    /// A referred server could not be used.
+    ReferralUnreachable,
+    /// A server named by a mailbox referral could not be used.
+    MailboxReferralUnreachable,
+    /// One replica could not be used; the next one was tried.
+    ReplicaUnreachable,
+    /// No URL of the referral can be followed.
+    BadReferralUrl,
+    /// The policy (or you) refused to send the password to the referred host.
+    PolicyRefused,
+    /// Handshake or certificate failure, STARTTLS refused, plaintext injected after STARTTLS.
+    TlsFailure,
+    /// STARTTLS required (or needed to keep the first hop's level) but not offered.
+    TlsDowngradeRefused,
+    /// A BYE greeting without a referral.
+    ServerRefuses,
+    /// The named server did not answer within `--timeout`.
+    Timeout,
+    /// The deadline for the whole run (`--max-time`) passed.
+    Deadline,
+    /// The named server could not be connected to.
+    ConnectFailure,
+    /// The named server closed the connection.
+    ConnectionClosed,
+    /// The named server's bytes are not IMAP, or break the protocol.
+    Garbage,
+    /// A bug in imapref.
+    Internal,
+}
+
+impl DiagnosisId {
+    /// Every id, in the order docs/json.md lists them.
+    pub const ALL: [DiagnosisId; 26] = [
+        DiagnosisId::LoginReferral,
+        DiagnosisId::GreetingReferral,
+        DiagnosisId::MailboxReferral,
+        DiagnosisId::NoReplica,
+        DiagnosisId::CertificateExpiring,
+        DiagnosisId::NoStarttls,
+        DiagnosisId::LoginRefused,
+        DiagnosisId::LoginRejected,
+        DiagnosisId::LoginDisabled,
+        DiagnosisId::MailboxNotReached,
+        DiagnosisId::ReferralLoop,
+        DiagnosisId::TooManyHops,
+        DiagnosisId::ReferralUnreachable,
+        DiagnosisId::MailboxReferralUnreachable,
+        DiagnosisId::ReplicaUnreachable,
+        DiagnosisId::BadReferralUrl,
+        DiagnosisId::PolicyRefused,
+        DiagnosisId::TlsFailure,
+        DiagnosisId::TlsDowngradeRefused,
+        DiagnosisId::ServerRefuses,
+        DiagnosisId::Timeout,
+        DiagnosisId::Deadline,
+        DiagnosisId::ConnectFailure,
+        DiagnosisId::ConnectionClosed,
+        DiagnosisId::Garbage,
+        DiagnosisId::Internal,
+    ];
+
+    /// The id as it appears in JSON.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for DiagnosisId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnosis {
-    /// A stable identifier (`login-referral`, `no-replica`, `referral-loop`, ...), documented in docs/json.md.
-    pub id: String,
+    /// A stable identifier, documented in docs/json.md.
+    pub id: DiagnosisId,
     /// How bad it is.
     pub severity: Severity,
     /// What was found.
@@ -279,5 +368,28 @@ impl VerdictStatus {
             VerdictStatus::Critical => crate::exit::CRITICAL,
             VerdictStatus::Unknown => crate::exit::UNKNOWN,
         }
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::DiagnosisId;
+
+    #[test]
+    fn every_diagnosis_id_is_documented_in_the_json_contract() {
+        let doc = include_str!("../../docs/json.md");
+        for id in DiagnosisId::ALL {
+            let name = id.as_str();
+            assert!(!name.is_empty());
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/json.md does not list `{name}`"
+            );
+        }
+        assert_eq!(DiagnosisId::NoReplica.as_str(), "no-replica");
+        assert_eq!(
+            DiagnosisId::MailboxReferralUnreachable.to_string(),
+            "mailbox-referral-unreachable"
+        );
     }
 }

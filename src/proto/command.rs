@@ -233,6 +233,18 @@ impl From<bool> for LiteralMode {
     }
 }
 
+impl Piece {
+    /// True when the piece carries a secret's bytes (its shown form masks something other than a literal's length).
+    pub fn carries_secret(&self) -> bool {
+        self.wire != self.shown
+            && self
+                .shown
+                .windows(REDACTED.len())
+                .enumerate()
+                .any(|(i, w)| w == REDACTED.as_bytes() && (i == 0 || self.shown[i - 1] != b'{'))
+    }
+}
+
 /// Builds pieces, keeping the wire and shown forms side by side.
 #[derive(Default)]
 struct Builder {

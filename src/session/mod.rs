@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::client::{Client, ClientError, ClientLimits, Completion, Event, Gathered, Tag};
 use crate::proto::code::Code;
-use crate::proto::command::{authenticate_plain, Command, CommandError, Encoded};
+use crate::proto::command::{Command, CommandError, Encoded};
 use crate::proto::framing::FrameError;
 use crate::proto::response::{Response, Status};
 use crate::secret::Secret;
@@ -292,6 +292,11 @@ impl Session {
         &self.client
     }
 
+    /// The client machine, to build commands under its rules (tags, literal mode, SASL-IR).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
     /// Milliseconds since the session started.
     pub fn elapsed_ms(&self) -> f64 {
         millis_since(self.started)
@@ -533,25 +538,20 @@ impl Session {
         self.wait_for(&tag).await
     }
 
-    /// The encoded AUTHENTICATE PLAIN (with SASL-IR when advertised) under a fresh tag.
-    pub fn encode_authenticate_plain(
+    /// LOGIN, or AUTHENTICATE PLAIN (SASL-IR when advertised), to its completion.
+    pub async fn login(
         &mut self,
         user: &str,
         password: &Secret,
-    ) -> Result<(Tag, Encoded), SessionError> {
-        let tag = self.next_tag();
-        let encoded = authenticate_plain(&tag, "", user, password, self.has_capability("SASL-IR"))?;
-        Ok((tag, encoded))
+        plain: bool,
+    ) -> Result<Outcome, SessionError> {
+        let (tag, encoded) = self.client.encode_login(user, password, plain)?;
+        self.run_encoded(&tag, &encoded).await
     }
 
-    /// AUTHENTICATE PLAIN, with SASL-IR when the server advertises it.
-    pub async fn authenticate_plain(
-        &mut self,
-        user: &str,
-        password: &Secret,
-    ) -> Result<Outcome, SessionError> {
-        let (tag, encoded) = self.encode_authenticate_plain(user, password)?;
-        self.run_encoded(&tag, &encoded).await
+    /// True once bytes of the password were written to this connection (or handed to the socket to write).
+    pub fn credential_written(&self) -> bool {
+        self.client.secret_written()
     }
 
     /// Sends several commands in one write and gathers each one's outcome: one round trip for all when no

@@ -23,9 +23,10 @@ use super::line::{plan_continuation, plan_line, plan_response_line, OpenCommand,
 use super::output::{self, Paint};
 use super::printer::{Printer, Stream};
 use crate::client::Event;
+use crate::follow::classify;
 use crate::probe::target::authority;
-use crate::proto::command::{authenticate_plain, Arg, Command};
-use crate::proto::response::{Kind, Response, Status};
+use crate::proto::command::Command;
+use crate::proto::response::{Kind, Response};
 use crate::secret::Secret;
 use crate::session::open::{OpenError, OpenStep, Opening};
 use crate::session::{self, Session, SessionError, SessionOptions};
@@ -794,23 +795,11 @@ impl Task {
                 shown: false,
             };
         }
-        let tag = self.session.next_tag();
-        let encoded = if plain {
-            authenticate_plain(
-                &tag,
-                "",
-                &user,
-                &password,
-                self.session.has_capability("SASL-IR"),
-            )
-        } else {
-            let literal_plus = self.session.has_capability("LITERAL+");
-            Command::new(tag.clone(), "LOGIN")
-                .arg(Arg::Astring(user.clone()))
-                .arg(Arg::Secret(password.clone()))
-                .encode(literal_plus)
-        };
-        let encoded = match encoded {
+        let (tag, encoded) = match self
+            .session
+            .client_mut()
+            .encode_login(&user, &password, plain)
+        {
             Ok(e) => e,
             Err(e) => {
                 return Reply::NotSent {
@@ -1003,8 +992,7 @@ impl Task {
         let referral = response.code().and_then(|c| c.referral_urls()).is_some();
         let completed_login = match (&self.pending_login, response.tag()) {
             (Some((t, _)), Some(tag)) if t == tag => {
-                let accepted = response.status() == Some(Status::Ok)
-                    || (response.status() == Some(Status::No) && referral);
+                let accepted = classify::login(response).credentials_accepted();
                 let creds = self.pending_login.take().map(|(_, c)| c);
                 if accepted {
                     creds

@@ -16,12 +16,12 @@ use super::connection::{self, ConnState, Connection, Continuation, Reply, Reques
 use super::local::{self, LocalCommand};
 use super::{Flow, ShellSettings, Ui};
 use crate::exit;
-use crate::explain::{explain_line, explain_response};
-use crate::probe::follow_tls_mode;
-use crate::probe::policy::{Decision, FollowMode, Policy};
+use crate::explain::{explain_line, explain_response, ReferralKind};
+use crate::follow::classify;
+use crate::follow::policy::Policy;
+use crate::follow::{tls_floor, Decision, Follower, HopPlan, HopReason, Refusal};
 use crate::probe::target::{authority, Target};
 use crate::proto::response::Status;
-use crate::proto::url::ImapUrl;
 use crate::secret::Secret;
 use crate::transport::TlsMode;
 
@@ -96,12 +96,26 @@ impl Interrupts {
     }
 }
 
+/// How one alternative of `:follow` went.
+enum Followed {
+    /// Opened (and logged in, when there was a password).
+    Done,
+    /// The server could not be opened: the next alternative may be tried.
+    Unreachable,
+    /// Refused or declined: nothing more is tried.
+    Stopped,
+}
+
 /// The shell's state between lines.
 pub struct Engine {
     rt: Handle,
     shared: Arc<Shared>,
     settings: ShellSettings,
     stack: Vec<Connection>,
+    /// The hop each connection of the stack was opened for, in the same order.
+    plans: Vec<HopPlan>,
+    /// The referral follower of the current chain (from the last `:connect`).
+    follower: Option<Follower>,
     /// Every connection opened, in order: id, label, state (for `:transcript`).
     opened: Vec<(usize, String, Arc<Mutex<ConnState>>)>,
     /// Connections closed by `:back` or `:connect`, kept so their transcripts stay reachable.
@@ -126,6 +140,8 @@ impl Engine {
             user: settings.user.clone(),
             settings,
             stack: Vec::new(),
+            plans: Vec::new(),
+            follower: None,
             opened: Vec::new(),
             closed: Vec::new(),
             named_host: None,
@@ -398,11 +414,35 @@ impl Engine {
         self.named_host.get_or_insert_with(|| target.host.clone());
         match self.open(&target.host, port, mode) {
             Some(conn) => {
+                let plan = HopPlan {
+                    host: target.host.clone(),
+                    port,
+                    user: self.user.clone().unwrap_or_default(),
+                    mailbox: target.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
+                    reason: HopReason::Start,
+                    tls_mode: mode,
+                    url_wants_plain: false,
+                };
+                let mut follower = Follower::new(self.policy(), self.settings.follow_limits);
+                follower.record(&plan, conn.with_state(|s| s.tls));
+                self.follower = Some(follower);
+                self.plans = vec![plan];
                 self.stack.push(conn);
                 self.set_status(exit::OK);
                 true
             }
             None => false,
+        }
+    }
+
+    /// The referral policy: `--follow`, `--max-hops`, `--allow-host`, and the host named first.
+    fn policy(&self) -> Policy {
+        Policy {
+            mode: self.settings.follow,
+            max_hops: self.settings.max_hops,
+            allow_hosts: self.settings.allow_hosts.clone(),
+            named_host: self.named_host.clone().unwrap_or_default(),
+            interactive: self.shared.interactive,
         }
     }
 
@@ -458,6 +498,8 @@ impl Engine {
     }
 
     fn close_all(&mut self) {
+        self.plans.clear();
+        self.follower = None;
         while let Some(conn) = self.stack.pop() {
             let current = self.stack.is_empty();
             self.logout(&conn, !current);
@@ -565,9 +607,9 @@ impl Engine {
             return None;
         }
         let reply = self.wait(rx, self.shared.timeout * 2 + MARGIN);
-        let referred = matches!(&reply, Reply::Done { completion } if completion.code().and_then(|c| c.referral_urls()).is_some());
+        let accepted = matches!(&reply, Reply::Done { completion } if classify::login(completion).credentials_accepted());
         let status = self.after(reply);
-        if status == Some(Status::Ok) || (status == Some(Status::No) && referred) {
+        if accepted {
             self.password = Some(password.clone());
             self.user = Some(user.to_string());
         }
@@ -586,15 +628,9 @@ impl Engine {
             self.set_status(exit::CRITICAL);
             return;
         };
-        let (tls, disabled) = conn.with_state(|s| {
-            (
-                s.tls,
-                s.capabilities
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case("LOGINDISABLED")),
-            )
-        });
-        if disabled && !tls {
+        let (tls, disabled) =
+            conn.with_state(|s| (s.tls, classify::login_disabled(&s.capabilities, s.tls)));
+        if disabled {
             self.shared.warn_blocking(
                 "the server advertises LOGINDISABLED: it refuses LOGIN in plaintext; :starttls first",
             );
@@ -643,77 +679,140 @@ impl Engine {
             .and_then(|c| c.referral_urls())
             .map(<[_]>::to_vec)
             .unwrap_or_default();
-        let Some(url): Option<ImapUrl> = urls.iter().find_map(|u| u.url.clone()) else {
-            let why: Vec<String> = urls
-                .iter()
-                .map(|u| format!("{} ({})", u.raw, u.error.clone().unwrap_or_default()))
-                .collect();
-            self.shared.warn_blocking(&format!(
-                "the referral cannot be followed: {}",
-                why.join("; ")
-            ));
-            self.set_status(exit::CRITICAL);
-            return;
-        };
-        // Never below the current connection's protection.
-        let mode = follow_tls_mode(conn.mode, tls);
-        let port = url.port.unwrap_or(mode.default_port());
-        let place = authority(&url.host, port);
+        let kind = explain_response(&referral)
+            .referral
+            .map_or(ReferralKind::Login, |r| r.kind);
+        let conn_mode = conn.mode;
         let current_user = login
             .as_ref()
             .map(|(u, _)| u.clone())
-            .or_else(|| self.user.clone());
-        let user = url
-            .login_user(current_user.as_deref().unwrap_or_default())
-            .to_string();
+            .or_else(|| self.user.clone())
+            .unwrap_or_default();
         let password = login.map(|(_, p)| p).or_else(|| self.password.clone());
-        let policy = Policy {
-            mode: FollowMode::Auto,
-            max_hops: 10,
-            allow_hosts: self.settings.allow_hosts.clone(),
-            named_host: self.named_host.clone().unwrap_or_default(),
-            interactive: self.shared.interactive,
-        };
-        if self.stack.len() > policy.max_hops {
-            self.shared.warn_blocking(&format!(
-                "not following: already {} referrals deep; RFC 2221 says a client must not go past {} without \
-                 asking. :back returns",
-                self.stack.len() - 1,
-                policy.max_hops
-            ));
-            self.set_status(exit::CRITICAL);
+        let (Some(follower), Some(from)) = (self.follower.as_mut(), self.plans.last()) else {
             return;
-        }
-        let logs_in = !user.is_empty() && password.is_some();
-        if logs_in {
-            let question = match policy.decide(&url.host) {
-                Decision::Refuse(reason) => {
-                    self.shared
-                        .warn_blocking(&format!("not following the referral to {place}: {reason}"));
-                    self.set_status(exit::CRITICAL);
-                    return;
-                }
-                Decision::Follow(why) => {
-                    format!("Log in to {place} ({why}) as {user}, reusing the password you typed?")
-                }
-                Decision::Ask(question) => {
-                    format!("{question} Log in to {place} as {user}, reusing your password?")
-                }
-            };
-            let agreed = yes || !self.shared.interactive || ui.confirm(&question);
-            if !agreed {
-                self.shared.note_blocking("not followed");
+        };
+        // Never below the current connection's protection (a STARTTLS typed by hand raises it).
+        follower.raise_floor(tls_floor(conn_mode, tls));
+        let from = HopPlan {
+            user: current_user,
+            ..from.clone()
+        };
+        let alternatives = match follower.alternatives(&from, kind, &urls) {
+            Ok(a) => a,
+            Err(refusal) => {
+                follower.cancel_referral();
+                self.refuse(&refusal);
                 return;
             }
-        }
-        let Some(new) = self.open(&url.host, port, mode) else {
-            return;
         };
+        if alternatives.offered > alternatives.plans.len() {
+            self.shared.note_blocking(&format!(
+                "the referral names {} servers; trying the first {} in order (--max-alternatives)",
+                alternatives.offered,
+                alternatives.plans.len()
+            ));
+        }
+        let count = alternatives.plans.len();
+        for (i, plan) in alternatives.plans.into_iter().enumerate() {
+            let last = i + 1 == count;
+            match self.follow_to(&plan, password.clone(), yes, ui) {
+                Followed::Done => return,
+                Followed::Unreachable if !last => {
+                    self.shared.note_blocking(&format!(
+                        "{} could not be opened; trying the next server the referral names",
+                        plan.server()
+                    ));
+                }
+                Followed::Unreachable | Followed::Stopped => {
+                    if let Some(f) = self.follower.as_mut() {
+                        f.cancel_referral();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Says why a referral is not followed.
+    fn refuse(&mut self, refusal: &Refusal) {
+        let text = match refusal {
+            Refusal::Loop { chain } => format!(
+                "not following: the referrals loop: {} (same host, port and user again). :back returns",
+                chain.join(" → ")
+            ),
+            Refusal::TooManyHops { max, chain } => format!(
+                "not following: more than {max} referrals (--max-hops): {}. RFC 2221 says a client must not go further \
+                 without asking. :back returns",
+                chain.join(" → ")
+            ),
+            Refusal::Policy { server, reason, .. } => {
+                format!("not following the referral to {server}: {reason}")
+            }
+            Refusal::Declined { .. } => "not followed".into(),
+            Refusal::BadUrl { errors } => {
+                format!("the referral cannot be followed: {}", errors.join("; "))
+            }
+        };
+        if matches!(refusal, Refusal::Declined { .. }) {
+            self.shared.note_blocking(&text);
+            return;
+        }
+        self.shared.warn_blocking(&text);
+        self.set_status(exit::CRITICAL);
+    }
+
+    /// One alternative of a referral: the follower's decision, consent, open, log in.
+    fn follow_to(
+        &mut self,
+        plan: &HopPlan,
+        password: Option<Secret>,
+        yes: bool,
+        ui: &mut dyn Ui,
+    ) -> Followed {
+        let Some(follower) = self.follower.as_ref() else {
+            return Followed::Stopped;
+        };
+        let place = plan.server();
+        let logs_in = !plan.user.is_empty() && password.is_some();
+        let decision = follower.decide(plan);
+        let question = match decision {
+            Decision::Refuse(refusal) => {
+                self.refuse(&refusal);
+                return Followed::Stopped;
+            }
+            Decision::Go(why) => format!(
+                "Log in to {place} ({}) as {}, reusing the password you typed?",
+                why.unwrap_or_default(),
+                plan.user
+            ),
+            Decision::Ask(question) => {
+                format!(
+                    "{question} Log in to {place} as {}, reusing your password?",
+                    plan.user
+                )
+            }
+        };
+        if logs_in {
+            let agreed = yes || !self.shared.interactive || ui.confirm(&question);
+            if let Err(refusal) = follower.consent(plan, agreed) {
+                self.refuse(&refusal);
+                return Followed::Stopped;
+            }
+        }
+        let Some(new) = self.open(&plan.host, plan.port, plan.tls_mode) else {
+            return Followed::Unreachable;
+        };
+        let encrypted = new.with_state(|s| s.tls);
+        if let Some(f) = self.follower.as_mut() {
+            f.record(plan, encrypted);
+        }
+        self.plans.push(plan.clone());
         self.stack.push(new);
         self.set_status(exit::OK);
-        match (password, user.is_empty()) {
-            (Some(password), false) => {
-                self.send_login(&user, &password, url.wants_plain());
+        match password {
+            Some(password) if !plan.user.is_empty() => {
+                self.send_login(&plan.user, &password, plan.url_wants_plain);
             }
             _ => self.shared.note_blocking(
                 "no password to reuse (nothing was typed for :login or a LOGIN line): :login USER to log in here",
@@ -723,10 +822,11 @@ impl Engine {
         let mut note = format!(
             "now on {place}; :back returns to the previous connection ({back} open behind)"
         );
-        if let Some(mailbox) = url.mailbox.as_deref().filter(|m| !m.is_empty()) {
-            note.push_str(&format!("; the referral names mailbox {mailbox}"));
+        if matches!(plan.reason, HopReason::MailboxReferral { .. }) {
+            note.push_str(&format!("; the referral names mailbox {}", plan.mailbox));
         }
         self.shared.note_blocking(&note);
+        Followed::Done
     }
 
     fn back(&mut self) {
@@ -739,6 +839,10 @@ impl Engine {
         if let Some(conn) = self.stack.pop() {
             self.logout(&conn, false);
             self.closed.push(conn);
+        }
+        self.plans.pop();
+        if let Some(f) = self.follower.as_mut() {
+            f.back();
         }
         if let Some(conn) = self.current() {
             self.shared.current.store(conn.id, Ordering::Relaxed);

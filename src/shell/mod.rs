@@ -52,6 +52,12 @@ pub struct ShellSettings {
     pub timeout: Duration,
     /// Hosts trusted for `:follow` besides the named host, loopback and its domain (`--allow-host`).
     pub allow_hosts: Vec<String>,
+    /// `--follow`: how `:follow` treats referrals (auto: trusted hosts; ask: always ask; never: refuse).
+    pub follow: crate::follow::policy::FollowMode,
+    /// `--max-hops`: the most referrals followed from the first connection.
+    pub max_hops: usize,
+    /// How many URLs of one REFERRAL `:follow` tries in order.
+    pub follow_limits: crate::follow::FollowLimits,
     /// Colour (resolved from `--color` and `NO_COLOR`); ignored without a terminal.
     pub color: bool,
 }

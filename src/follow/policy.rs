@@ -3,7 +3,8 @@
 //! RFC 5092 (sections 3.2 and 10) and RFC 2221 warn that a referral can be used to catch passwords. imapref's trusted
 //! set is:
 //! - the host the user named on the command line;
-//! - loopback (`localhost`, 127.0.0.0/8, `::1`);
+//! - loopback (`localhost`, 127.0.0.0/8, `::1`), but only when the named host is itself loopback: on a shared host, a
+//!   referral from a real server to `imap://victim@127.0.0.89:PORT/` would hand the password to whatever listens there;
 //! - hosts in the named host's domain (for `imap1.example.com`, any `*.example.com`);
 //! - hosts matching an `--allow-host PATTERN` (`*` matches any run of characters; case-insensitive).
 //!
@@ -64,6 +65,12 @@ impl Policy {
         let how_to_allow = format!(
             "rerun with --allow-host {host} to trust it, or --follow=ask on a terminal to be asked"
         );
+        let how_to_allow = match self.mode {
+            FollowMode::Ask => {
+                format!("run it on a terminal, or rerun with --follow=auto --allow-host {host}")
+            }
+            _ => how_to_allow,
+        };
         match (self.mode, trusted, self.interactive) {
             (FollowMode::Auto, Some(reason), _) => Decision::Follow(reason),
             (_, _, true) => Decision::Ask(format!("{host} is not a host you named; send the password there?")),
@@ -83,8 +90,8 @@ impl Policy {
         if host_l == named {
             return Some("the host you named".into());
         }
-        if is_loopback(&host_l) {
-            return Some("loopback".into());
+        if is_loopback(&host_l) && is_loopback(&named) {
+            return Some("loopback, like the host you named".into());
         }
         if let Some(domain) = parent_domain(&named) {
             if host_l.ends_with(&format!(".{domain}")) {
@@ -98,7 +105,9 @@ impl Policy {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// True for `localhost`, `*.localhost` and loopback addresses.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost"
         || host.ends_with(".localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -155,8 +164,11 @@ mod tests {
     fn trusted_set() {
         let p = policy(FollowMode::Auto, false);
         assert!(matches!(p.decide("IMAP1.example.com"), Decision::Follow(_)));
-        assert!(matches!(p.decide("127.0.0.2"), Decision::Follow(_)));
-        assert!(matches!(p.decide("::1"), Decision::Follow(_)));
+        assert!(
+            matches!(p.decide("127.0.0.89"), Decision::Refuse(_)),
+            "loopback is not trusted when a real server was named"
+        );
+        assert!(matches!(p.decide("localhost"), Decision::Refuse(_)));
         assert!(matches!(p.decide("imap2.example.com"), Decision::Follow(_)));
         assert!(matches!(p.decide("mx.partner.net"), Decision::Follow(_)));
         assert!(matches!(
@@ -164,6 +176,118 @@ mod tests {
             Decision::Refuse(_)
         ));
         assert!(matches!(p.decide("partner.net"), Decision::Refuse(_)));
+    }
+
+    #[test]
+    fn loopback_is_trusted_when_the_named_host_is_loopback() {
+        for named in ["127.0.0.1", "localhost", "::1", "imap.localhost", "[::1]"] {
+            let p = Policy {
+                named_host: named.into(),
+                allow_hosts: Vec::new(),
+                ..policy(FollowMode::Auto, false)
+            };
+            for host in [
+                "127.0.0.2",
+                "::1",
+                "localhost",
+                "x.localhost",
+                "127.255.0.1",
+            ] {
+                assert_eq!(
+                    p.trust_reason(host).as_deref(),
+                    if host.eq_ignore_ascii_case(named) {
+                        Some("the host you named")
+                    } else {
+                        Some("loopback, like the host you named")
+                    },
+                    "{host} from {named}"
+                );
+            }
+            assert_eq!(p.trust_reason("10.0.0.1"), None);
+            assert_eq!(p.trust_reason("notlocalhost"), None);
+            assert_eq!(p.trust_reason("localhost.evil.org"), None);
+        }
+    }
+
+    #[test]
+    fn a_pattern_without_a_star_matches_that_host_only() {
+        let p = Policy {
+            allow_hosts: vec!["mail.partner.net".into()],
+            ..policy(FollowMode::Auto, false)
+        };
+        assert_eq!(
+            p.trust_reason("MAIL.partner.net").as_deref(),
+            Some("--allow-host mail.partner.net")
+        );
+        assert_eq!(p.trust_reason("other.partner.net"), None);
+        assert_eq!(p.trust_reason("evil.org"), None);
+        assert!(glob_match("exact.host", "exact.host"));
+        assert!(!glob_match("exact.host", "exact.hosts"));
+        assert!(!glob_match("exact.host", "other"));
+    }
+
+    #[test]
+    fn patterns_with_several_stars() {
+        assert!(glob_match("*.mail.*.example.com", "a.mail.eu.example.com"));
+        assert!(!glob_match("*.mail.*.example.com", "a.mail.example.com"));
+        assert!(glob_match("a*b*c", "abc"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXcYYb"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(glob_match("*a*", "bab"));
+        assert!(!glob_match("*a*", "bbb"));
+        assert!(glob_match("mx*", "mx"));
+        assert!(
+            !glob_match("ab*ba", "aba"),
+            "prefix and suffix may not overlap"
+        );
+    }
+
+    #[test]
+    fn the_domain_rule_needs_three_labels_and_no_address() {
+        let p = Policy {
+            named_host: "example.com".into(),
+            allow_hosts: Vec::new(),
+            ..policy(FollowMode::Auto, false)
+        };
+        assert_eq!(
+            p.trust_reason("evil.com"),
+            None,
+            "example.com's domain would be com"
+        );
+        assert_eq!(
+            parent_domain("imap1.example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(parent_domain("192.168.1.1"), None);
+        assert_eq!(parent_domain("example.com"), None);
+    }
+
+    #[test]
+    fn never_says_nothing_is_followed_and_ask_without_terminal_says_why() {
+        let Decision::Refuse(reason) = policy(FollowMode::Never, false).decide("imap1.example.com")
+        else {
+            panic!("never refuses")
+        };
+        assert!(reason.contains("--follow=never"), "{reason}");
+        assert!(
+            !reason.contains("--allow-host"),
+            "--allow-host does not override never: {reason}"
+        );
+        let Decision::Refuse(reason) = policy(FollowMode::Ask, false).decide("imap2.example.com")
+        else {
+            panic!("ask without a terminal refuses")
+        };
+        assert!(reason.contains("terminal"), "{reason}");
+        let Decision::Ask(question) = policy(FollowMode::Auto, true).decide("other.org") else {
+            panic!("asks")
+        };
+        assert!(question.contains("other.org"), "{question}");
+        let Decision::Follow(why) = policy(FollowMode::Auto, false).decide("imap2.example.com")
+        else {
+            panic!("follows")
+        };
+        assert_eq!(why, "in the named host's domain (example.com)");
     }
 
     #[test]
