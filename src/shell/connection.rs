@@ -750,8 +750,7 @@ impl Task {
                 shown: false,
             };
         }
-        let literal_plus =
-            self.session.has_capability("LITERAL+") || self.session.has_capability("LITERAL-");
+        let literal_plus = self.session.client().literal_mode();
         let continuing = self.open.is_some() || self.answering.is_some();
         let planned = if let Some(open) = self.open.take() {
             match plan_continuation(line, &open, literal_plus) {

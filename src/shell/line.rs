@@ -20,7 +20,7 @@
 
 use thiserror::Error;
 
-use crate::proto::command::{line_has_tag, Encoded, Piece};
+use crate::proto::command::{line_has_tag, Encoded, LiteralMode, Piece};
 use crate::secret::{Secret, REDACTED};
 
 /// Why a typed line cannot be sent.
@@ -216,7 +216,7 @@ struct Walker<'a> {
     name: String,
     args: usize,
     depth: usize,
-    literal_plus: bool,
+    literal: LiteralMode,
     secret: bool,
     login: LoginArgs,
 }
@@ -283,7 +283,11 @@ impl<'a> Walker<'a> {
                         b.push(token, secret);
                     } else {
                         let data = value.clone().unwrap_or_else(|| token.to_vec());
-                        b.marker(data.len() as u64, self.literal_plus, secret);
+                        b.marker(
+                            data.len() as u64,
+                            self.literal.non_sync(data.len() as u64),
+                            secret,
+                        );
                         b.push(&data, secret);
                     }
                     self.note_value(value);
@@ -296,7 +300,7 @@ impl<'a> Walker<'a> {
                     };
                     self.begin_arg();
                     let secret = self.is_secret_now();
-                    b.marker(len, self.literal_plus, secret);
+                    b.marker(len, self.literal.non_sync(len), secret);
                     let rest = line.len() - end;
                     if rest == 0 {
                         self.pos = end;
@@ -322,7 +326,11 @@ impl<'a> Walker<'a> {
                     if token.is_ascii() {
                         b.push(token, secret);
                     } else {
-                        b.marker(token.len() as u64, self.literal_plus, secret);
+                        b.marker(
+                            token.len() as u64,
+                            self.literal.non_sync(token.len() as u64),
+                            secret,
+                        );
                         b.push(token, secret);
                     }
                     self.note_value(Some(token.to_vec()));
@@ -409,11 +417,11 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// Plans a new command from a typed line. `next_tag` is called only when the line has no tag; `literal_plus` says
-/// whether the server advertises LITERAL+ (or LITERAL-). `Ok(None)` for a blank line.
+/// Plans a new command from a typed line. `next_tag` is called only when the line has no tag; `literal` is what the
+/// server's capabilities allow (under LITERAL-, only literals of at most 4096 bytes go as `{n+}`). `Ok(None)` for a blank line.
 pub fn plan_line(
     line: &[u8],
-    literal_plus: bool,
+    literal: LiteralMode,
     next_tag: impl FnOnce() -> String,
 ) -> Result<Option<Planned>, LineError> {
     let line = trim_line_end(line);
@@ -462,7 +470,11 @@ pub fn plan_line(
         b.push(name_bytes, false);
     } else {
         // Not a command any server knows; sent as a literal so that the server can at least answer BAD.
-        b.marker(name_bytes.len() as u64, literal_plus, false);
+        b.marker(
+            name_bytes.len() as u64,
+            literal.non_sync(name_bytes.len() as u64),
+            false,
+        );
         b.push(name_bytes, false);
     }
     let mut walker = Walker {
@@ -471,7 +483,7 @@ pub fn plan_line(
         name: name.clone(),
         args: 0,
         depth: 0,
-        literal_plus,
+        literal,
         secret: false,
         login: LoginArgs::default(),
     };
@@ -521,7 +533,7 @@ fn finish_plan(
 pub fn plan_continuation(
     line: &[u8],
     open: &OpenCommand,
-    literal_plus: bool,
+    literal: LiteralMode,
 ) -> Result<Planned, LineError> {
     let line = trim_line_end(line);
     check_control(line)?;
@@ -558,7 +570,7 @@ pub fn plan_continuation(
         name: open.name.clone(),
         args: open.args,
         depth: 0,
-        literal_plus,
+        literal,
         secret: secret_literal,
         login: LoginArgs::default(),
     };
@@ -600,7 +612,7 @@ mod tests {
     }
 
     fn plan(line: &str, literal_plus: bool) -> Planned {
-        plan_line(line.as_bytes(), literal_plus, tags())
+        plan_line(line.as_bytes(), literal_plus.into(), tags())
             .unwrap()
             .unwrap()
     }
@@ -658,9 +670,9 @@ mod tests {
 
     #[test]
     fn blank_lines_send_nothing() {
-        assert!(plan_line(b"", false, tags()).unwrap().is_none());
-        assert!(plan_line(b"  \t ", false, tags()).unwrap().is_none());
-        assert!(plan_line(b"\r\n", false, tags()).unwrap().is_none());
+        assert!(plan_line(b"", false.into(), tags()).unwrap().is_none());
+        assert!(plan_line(b"  \t ", false.into(), tags()).unwrap().is_none());
+        assert!(plan_line(b"\r\n", false.into(), tags()).unwrap().is_none());
     }
 
     #[test]
@@ -671,7 +683,7 @@ mod tests {
 
     #[test]
     fn control_bytes_are_refused() {
-        let err = plan_line(b"a1 LOGIN us\0er x", false, tags()).unwrap_err();
+        let err = plan_line(b"a1 LOGIN us\0er x", false.into(), tags()).unwrap_err();
         assert_eq!(
             err,
             LineError::Control {
@@ -681,10 +693,10 @@ mod tests {
         );
         assert!(err.to_string().contains("NUL"), "{err}");
         assert!(matches!(
-            plan_line(b"a1 select \x1b[31m", false, tags()),
+            plan_line(b"a1 select \x1b[31m", false.into(), tags()),
             Err(LineError::Control { byte: 0x1b, .. })
         ));
-        assert!(plan_line(b"a1\tnoop", false, tags()).is_ok());
+        assert!(plan_line(b"a1\tnoop", false.into(), tags()).is_ok());
     }
 
     #[test]
@@ -762,16 +774,33 @@ mod tests {
             )]
         );
         assert_eq!(
-            plan_line(b"a1 CREATE {9}abc", false, tags()).unwrap_err(),
+            plan_line(b"a1 CREATE {9}abc", false.into(), tags()).unwrap_err(),
             LineError::ShortLiteral {
                 announced: 9,
                 available: 3
             }
         );
         assert!(matches!(
-            plan_line(b"a1 CREATE {99999999999}x", false, tags()),
+            plan_line(b"a1 CREATE {99999999999}x", false.into(), tags()),
             Err(LineError::BadLiteralSize(_))
         ));
+    }
+
+    #[test]
+    fn literal_minus_sends_only_small_literals_without_waiting() {
+        // RFC 7888: under LITERAL-, a non-synchronizing literal may carry at most 4096 bytes.
+        let small = format!("a1 CREATE {{4096+}}{}", "x".repeat(4096));
+        let p = plan_line(small.as_bytes(), LiteralMode::Minus, tags())
+            .unwrap()
+            .unwrap();
+        assert!(pieces(&p)[0].0.starts_with("a1 CREATE {4096+}\r\n"));
+        assert_eq!(pieces(&p).len(), 1, "one piece, no wait");
+        let big = format!("a1 CREATE {{4097+}}{}", "x".repeat(4097));
+        let p = plan_line(big.as_bytes(), LiteralMode::Minus, tags())
+            .unwrap()
+            .unwrap();
+        assert_eq!(pieces(&p)[0].0, "a1 CREATE {4097}\r\n");
+        assert!(pieces(&p)[0].2, "waits for the server's +");
     }
 
     #[test]
@@ -788,7 +817,7 @@ mod tests {
         assert!(p.login.is_none());
 
         // The user name, then the password announced at the end of the line.
-        let p = plan_continuation(b"user {8}", &open, false).unwrap();
+        let p = plan_continuation(b"user {8}", &open, false.into()).unwrap();
         assert_eq!(
             pieces(&p),
             [("user {8}\r\n".into(), "user {***}\r\n".into(), true)]
@@ -796,7 +825,7 @@ mod tests {
         let open = p.open.unwrap();
         assert_eq!((open.literal_remaining, open.args), (8, 2));
         assert!(open.is_secret());
-        let p = plan_continuation(b"PASSword", &open, false).unwrap();
+        let p = plan_continuation(b"PASSword", &open, false.into()).unwrap();
         assert_eq!(
             pieces(&p),
             [("PASSword\r\n".into(), "***\r\n".into(), false)]
@@ -810,15 +839,15 @@ mod tests {
         assert_eq!(pieces(&p)[0].0, "a1 APPEND INBOX {20+}\r\n");
         assert!(!pieces(&p)[0].2);
         let open = p.open.unwrap();
-        let p = plan_continuation(b"Subject: hi", &open, true).unwrap();
+        let p = plan_continuation(b"Subject: hi", &open, true.into()).unwrap();
         assert_eq!(p.encoded.wire(), b"Subject: hi\r\n");
         let open = p.open.unwrap();
         assert_eq!(open.literal_remaining, 7);
-        let p = plan_continuation(b"", &open, true).unwrap();
+        let p = plan_continuation(b"", &open, true.into()).unwrap();
         assert_eq!(p.encoded.wire(), b"\r\n");
         let open = p.open.unwrap();
         assert_eq!(open.literal_remaining, 5);
-        let p = plan_continuation(b"hello", &open, true).unwrap();
+        let p = plan_continuation(b"hello", &open, true.into()).unwrap();
         assert_eq!(p.encoded.wire(), b"hello\r\n");
         assert!(p.open.is_none());
         // A literal that ends with the line's CR: the command goes on in the next line.
@@ -828,7 +857,7 @@ mod tests {
             literal_remaining: 4,
             args: 2,
         };
-        let p = plan_continuation(b"abc", &open, true).unwrap();
+        let p = plan_continuation(b"abc", &open, true.into()).unwrap();
         assert_eq!(p.encoded.wire(), b"abc\r");
         assert_eq!(p.open.unwrap().literal_remaining, 0);
     }
@@ -890,8 +919,8 @@ mod tests {
             "{0}",
             "a1 LOGIN {0}",
         ] {
-            let _ = plan_line(line.as_bytes(), false, tags());
-            let _ = plan_line(line.as_bytes(), true, tags());
+            let _ = plan_line(line.as_bytes(), false.into(), tags());
+            let _ = plan_line(line.as_bytes(), true.into(), tags());
         }
         let p = plan("a1 LOGIN {0}", false);
         assert_eq!(p.open.unwrap().literal_remaining, 0);
