@@ -489,7 +489,94 @@ fn a_bye_referral_greeting_can_be_followed() {
 
 mod dovecot {
     use super::*;
-    use crate::support::dovecot::{DovecotLab, PASSWORD};
+    use crate::support::dovecot::{DovecotLab, ReferTo, PASSWORD, PINGPONG_USER};
+    use imapref::lab::Scenario;
+
+    #[test]
+    fn a_referral_loop_between_two_dovecots_is_refused_and_named() {
+        // front refers pingpong to home, and home refers it back to front.
+        let lab = DovecotLab::start();
+        let input = format!("a1 LOGIN {PINGPONG_USER} {PASSWORD}\n:follow\n:follow\n");
+        let run = shell(&[&lab.front.to_string()], &input);
+        let (front, home) = (lab.front.to_string(), lab.home.to_string());
+        assert_eq!(run.code, 2, "{}\n{}", shows(&run), lab.logs());
+        assert!(
+            run.stderr.contains(&format!("now on {home}")),
+            "the first follow goes to home: {}",
+            shows(&run)
+        );
+        let refusal = format!(
+            "not following: the referrals loop: {front} → {home} → {front} (same host, port and user again)"
+        );
+        assert!(run.stderr.contains(&refusal), "{}", shows(&run));
+        assert_eq!(
+            run.stderr.matches("now on ").count(),
+            1,
+            "the second :follow opens nothing: {}",
+            shows(&run)
+        );
+        assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+    }
+
+    /// A (Dovecot front) refers the KB user to the lab's `mailbox-referral` front, which, like Cyrus, refers a
+    /// mailbox only after RLIST, with an empty user (`imap://;AUTH=*@pub/...`).
+    fn dovecot_then_cyrus_like() -> (TestLab, DovecotLab, String) {
+        let cyrus = TestLab::with(LabConfig {
+            scenario: Scenario::MailboxReferral,
+            ..LabConfig::default()
+        });
+        let lab = DovecotLab::start_referring(Some(ReferTo {
+            user: USER.into(),
+            password: super::PASSWORD.into(),
+            to: cyrus.front(),
+        }));
+        let input = format!(
+            "a1 LOGIN {USER} {}\n:follow\na2 RLIST \"\" \"Public Folders/*\"\na3 SELECT \"Public Folders/Announcements\"\n:follow\na4 SELECT \"Public Folders/Announcements\"\n",
+            super::PASSWORD
+        );
+        (cyrus, lab, input)
+    }
+
+    #[test]
+    fn max_hops_1_stops_the_second_hop() {
+        let (cyrus, lab, input) = dovecot_then_cyrus_like();
+        let run = shell(&[&lab.front.to_string(), "--max-hops", "1"], &input);
+        // The last command, a4, gets the server's NO again: exit 1, as for any NO.
+        assert_eq!(run.code, 1, "{}\n{}", shows(&run), lab.logs());
+        assert!(
+            run.stderr.contains(&format!("now on {}", cyrus.front())),
+            "{}",
+            shows(&run)
+        );
+        assert!(
+            run.stderr
+                .contains("not following: more than 1 referrals (--max-hops)"),
+            "{}",
+            shows(&run)
+        );
+        assert_eq!(run.stderr.matches("now on ").count(), 1, "{}", shows(&run));
+    }
+
+    #[test]
+    fn dovecot_then_a_cyrus_like_mailbox_referral_with_an_empty_user_reaches_the_mailbox() {
+        let (cyrus, lab, input) = dovecot_then_cyrus_like();
+        let run = shell(&[&lab.front.to_string()], &input);
+        assert_eq!(run.code, 0, "{}\n{}", shows(&run), lab.logs());
+        let publ = cyrus.lab.as_ref().unwrap().server("pub").unwrap().plain;
+        assert!(
+            run.stdout.contains("a3 NO [REFERRAL imap://"),
+            "the mailbox referral: {}",
+            shows(&run)
+        );
+        assert!(
+            run.stderr.contains(&format!("now on {publ}")),
+            "{}",
+            shows(&run)
+        );
+        assert!(run.stdout.contains("* 2 EXISTS"), "{}", shows(&run));
+        assert!(run.stdout.contains("a4 OK"), "{}", shows(&run));
+        assert!(!run.stdout.contains(super::PASSWORD) && !run.stderr.contains(super::PASSWORD));
+    }
 
     #[test]
     fn local_user_selects_inbox_and_logs_out() {

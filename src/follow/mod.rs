@@ -209,6 +209,19 @@ impl Follower {
         }
     }
 
+    /// The user the current hop logged in as, once known (the shell learns it from a LOGIN line typed by hand).
+    pub fn set_current_user(&mut self, user: &str) {
+        let Some(last) = self.chain.last_mut() else {
+            return;
+        };
+        let old = last.key();
+        last.user = user.to_string();
+        let new = last.key();
+        if let Some(k) = self.tried.iter_mut().rev().find(|k| **k == old) {
+            *k = new;
+        }
+    }
+
     /// Takes back a referral that was not followed after all (the shell's `:follow` refused or cancelled), so it does
     /// not count against the hop budget.
     pub fn cancel_referral(&mut self) {

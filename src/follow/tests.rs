@@ -374,3 +374,41 @@ fn the_policy_refuses_untrusted_hosts_and_consent_is_the_callers() {
         Decision::Refuse(Refusal::Policy { never: true, .. })
     ));
 }
+
+#[test]
+fn the_current_user_learned_later_counts_for_loops() {
+    let a = HopPlan {
+        user: String::new(),
+        ..start("127.0.0.1", 1430, TlsMode::Plain)
+    };
+    let mut f = Follower::new(policy("127.0.0.1"), FollowLimits::default());
+    f.record(&a, false);
+    f.set_current_user("pingpong");
+    let from = HopPlan {
+        user: "pingpong".into(),
+        ..a
+    };
+    let b = f
+        .alternatives(
+            &from,
+            ReferralKind::Login,
+            &urls(&["imap://pingpong@127.0.0.1:1431/"]),
+        )
+        .expect("b")
+        .plans
+        .remove(0);
+    f.record(&b, false);
+    let again = f
+        .alternatives(
+            &b,
+            ReferralKind::Login,
+            &urls(&["imap://pingpong@127.0.0.1:1430/"]),
+        )
+        .expect("a")
+        .plans
+        .remove(0);
+    assert!(matches!(
+        f.decide(&again),
+        Decision::Refuse(Refusal::Loop { .. })
+    ));
+}

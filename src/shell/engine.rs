@@ -694,6 +694,8 @@ impl Engine {
         };
         // Never below the current connection's protection (a STARTTLS typed by hand raises it).
         follower.raise_floor(tls_floor(conn_mode, tls));
+        // The user logged in here, for loop detection: a LOGIN typed by hand names it only now.
+        follower.set_current_user(&current_user);
         let from = HopPlan {
             user: current_user,
             ..from.clone()

@@ -23,6 +23,8 @@
 //! | `local` | none (mailbox on front) | `a OK [CAPABILITY ...] Logged in` |
 //! | `disabled` | `nologin=y reason=`[`DISABLED_REASON`] | `a NO [CONTACTADMIN] Account disabled on this server.` |
 //! | `blocked` | `nologin=y` | `a NO [CONTACTADMIN] Login disabled for this user` |
+//! | [`PINGPONG_USER`] | `nologin=y host=127.0.0.1 port=<home>`; home refers it back to front the same way | a referral loop, front → home → front |
+//! | [`ReferTo`]'s user | `nologin=y host=<its host> port=<its port>`, with its own password | a referral to a server of the test's (the built-in lab) |
 //! | any, wrong password | | `a NO [AUTHENTICATIONFAILED] Authentication failed.` (after about 0.5 s) |
 //!
 //! Home knows [`HOME_USERS`], all with plain logins. Each INBOX (home's users, and front's `local` and
@@ -61,6 +63,19 @@ pub const HOME_USERS: [&str; 6] = [
     "proxied",
     "stillhere",
 ];
+/// Referred from front to home, and from home back to front: a loop.
+pub const PINGPONG_USER: &str = "pingpong";
+/// An extra front user that Dovecot refers to a server of the test's own, with its own password (so that the server
+/// it is referred to accepts the same credentials).
+#[derive(Debug, Clone)]
+pub struct ReferTo {
+    /// The login name.
+    pub user: String,
+    /// Its password on front (and at the referred server).
+    pub password: String,
+    /// Where front refers it.
+    pub to: SocketAddr,
+}
 /// Users whose mailbox is on front.
 pub const FRONT_MAILBOX_USERS: [&str; 2] = ["local", "stillhere"];
 /// Messages in every INBOX the lab creates.
@@ -109,10 +124,15 @@ impl DovecotLab {
     /// Starts front and home and waits until both greet. Panics when Dovecot is not installed (never skips),
     /// or when an instance does not come up within [`START_TIMEOUT`] (with its log in the message).
     pub fn start() -> DovecotLab {
+        Self::start_referring(None)
+    }
+
+    /// [`DovecotLab::start`], with front referring one more user to a server of the test's.
+    pub fn start_referring(extra: Option<ReferTo>) -> DovecotLab {
         let binary = dovecot_binary().unwrap_or_else(|| panic!("{NOT_INSTALLED}"));
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            match try_start(&binary) {
+            match try_start(&binary, extra.as_ref()) {
                 Ok(lab) => return lab,
                 // Another process took one of the ephemeral ports between picking and binding: pick again.
                 Err(StartError::PortTaken(why)) => failures.push(why),
@@ -377,7 +397,7 @@ struct Spec<'a> {
     run_as: &'a RunAs,
 }
 
-fn try_start(binary: &Path) -> Result<DovecotLab, StartError> {
+fn try_start(binary: &Path, extra: Option<&ReferTo>) -> Result<DovecotLab, StartError> {
     let dir = lab_tempdir();
     let run_as = run_as(dir.path());
     if run_as.root {
@@ -404,8 +424,18 @@ fn try_start(binary: &Path) -> Result<DovecotLab, StartError> {
         tls: tls.as_ref(),
         run_as: &run_as,
     };
-    write_instance(&home, &home_users(&home));
-    write_instance(&front, &front_users(&front, home_port));
+    write_instance(&home, &home_users(&home, front_port));
+    let mut front_passwd = front_users(&front, home_port);
+    if let Some(r) = extra {
+        front_passwd.push_str(&format!(
+            "{}:{{PLAIN}}{}::::::nologin=y host={} port={}\n",
+            r.user,
+            r.password,
+            r.to.ip(),
+            r.to.port()
+        ));
+    }
+    write_instance(&front, &front_passwd);
 
     // Both masters start at once; each Instance kills its process group if anything below panics or fails.
     let mut home_instance = Instance::spawn(binary, &home)?;
@@ -640,6 +670,7 @@ fn front_users(spec: &Spec, home_port: u16) -> String {
             format!("nologin=y reason=%{{env:{DISABLED_REASON_ENV}}}"),
         ),
         ("blocked", "nologin=y".to_string()),
+        (PINGPONG_USER, format!("nologin=y {at_home}")),
     ] {
         users.push_str(&passwd_line(user, None, &extra));
     }
@@ -650,11 +681,17 @@ fn front_users(spec: &Spec, home_port: u16) -> String {
     users
 }
 
-fn home_users(spec: &Spec) -> String {
-    HOME_USERS
+fn home_users(spec: &Spec, front_port: u16) -> String {
+    let mut users: String = HOME_USERS
         .iter()
         .map(|user| passwd_line(user, Some(&write_mailbox(spec, user)), ""))
-        .collect()
+        .collect();
+    users.push_str(&passwd_line(
+        PINGPONG_USER,
+        None,
+        &format!("nologin=y host=127.0.0.1 port={front_port}"),
+    ));
+    users
 }
 
 /// Creates `user`'s home with `Maildir/` holding one new message; returns the home directory.
