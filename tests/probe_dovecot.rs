@@ -122,9 +122,10 @@ fn dovecot_direct_probe_takes_three_round_trips() {
         hop["capabilities_from"], "login",
         "Dovecot sends its capabilities with the login OK"
     );
-    assert!(
-        hop["round_trips"].as_u64().is_some_and(|n| n <= 3),
-        "{}",
+    assert_eq!(
+        hop["round_trips"].as_u64(),
+        Some(3),
+        "LOGIN, SELECT, LOGOUT: {}",
         hop["round_trips"]
     );
 }

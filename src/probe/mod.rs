@@ -218,9 +218,8 @@ impl<'a> Probe<'a> {
                     id: DiagnosisId::ReplicaUnreachable,
                     severity: Severity::Info,
                     message: format!(
-                        "{} could not be used ({}); trying the next alternative of the referral.",
-                        plan.server(),
-                        failure.message
+                        "{} (a replica); the next alternative of the referral was tried.",
+                        failure.message.trim_end_matches('.')
                     ),
                     next_step: Some(
                         "Bring that replica back, or drop it from the referral.".into(),
@@ -335,7 +334,7 @@ fn note_alternatives(report: &mut Report, alternatives: &Alternatives) {
         return;
     };
     d.message.push_str(&format!(
-        " 1 referral with {} alternatives, {} tried in order.",
+        " 1 referral with {} alternatives; up to {} are tried, in order.",
         alternatives.offered,
         alternatives.plans.len()
     ));

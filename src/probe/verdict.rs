@@ -23,7 +23,8 @@ pub fn placeholder() -> Verdict {
 
 /// Decides the verdict from the hops and diagnoses.
 pub fn decide(report: &Report, reached_at: Option<String>, settings: &ProbeSettings) -> Verdict {
-    let referrals = report.hops.len().saturating_sub(1);
+    // Referrals followed: the chain of servers used (a dead replica is a hop, not a referral).
+    let referrals = report.chain.len().saturating_sub(1);
     if let Some(server) = reached_at {
         let warned = report
             .diagnoses
