@@ -1,17 +1,20 @@
 //! imapref: diagnose IMAP4 referrals.
 //!
-//! The crate is layered the way a network diagnostic tool should be:
+//! The crate is layered so that data flows one way: bytes → framer → client machine events → classifier → follower →
+//! report → renderer (docs/architecture.md draws it and says where each limit lives).
 //!
 //! | module        | owns                                                                                  | does I/O |
 //! |---------------|---------------------------------------------------------------------------------------|----------|
 //! | [`proto`]     | framing, typed responses and codes, commands and quoting, modified UTF-7, IMAP URLs     | no       |
+//! | [`client`]    | one client connection as a state machine: send → tag, feed bytes, events, limits       | no       |
+//! | [`follow`]    | the outcome classifier and the referral follower: policy, loops, hops, TLS floor        | no       |
 //! | [`explain`]   | what a server line means: kind, code, referral decode, known NO texts                  | no       |
 //! | [`transport`] | TCP connect (every address), implicit TLS, STARTTLS upgrade, timeouts, certificates    | yes      |
-//! | [`session`]   | one client connection: send a command, gather its responses, a redacted transcript     | yes      |
-//! | [`probe`]     | the KB walkthrough: steps, referral policy and following, diagnoses, a typed report    | yes      |
+//! | [`session`]   | the one async driver: the client machine over a transport, every wait bounded          | yes      |
+//! | [`probe`]     | the KB walkthrough as a short sequence over the driver; the typed report and verdict   | via session |
 //! | [`render`]    | human and JSON renderers; they only write to a `Write`                                 | no       |
 //! | [`lab`]       | the built-in IMAP server that plays KB Q217388's Exchange 5.5 servers on loopback      | yes      |
-//! | [`shell`]     | the interactive REPL                                                                   | yes      |
+//! | [`shell`]     | the interactive REPL: lines to the driver, engine events to the screen                 | via session |
 //! | [`cli`]       | clap definitions, validated settings, subcommand wiring                                | yes      |
 //!
 //! Secrets have their own type ([`secret::Secret`]) and exit codes are one contract ([`exit`]).
