@@ -4,7 +4,8 @@
 //! - Reached the mailbox (after any referrals): OK, or WARNING when a finding is a warning (a certificate that expires
 //!   soon, STARTTLS missing in opportunistic mode, "no replica" seen before following the login referral).
 //! - Not reached: the severity of the finding that stopped the probe — CRITICAL for refusals, no replica, referral
-//!   problems, loops, TLS and policy; UNKNOWN for DNS, connect, timeout and garbage on the first server.
+//!   problems, loops, TLS and policy; UNKNOWN for DNS, connect, timeout, garbage and the deadline on the first server,
+//!   unless a critical finding was already made.
 
 use super::report::{Report, Severity, Verdict, VerdictStatus};
 use super::ProbeSettings;
@@ -82,9 +83,14 @@ pub fn decide(report: &Report, reached_at: Option<String>, settings: &ProbeSetti
         .iter()
         .rev()
         .find(|d| d.severity >= Severity::Critical);
+    // An unknown stopper (a deadline, say) after a critical finding is still critical: that finding stands.
+    let critical_found = report
+        .diagnoses
+        .iter()
+        .any(|d| d.severity == Severity::Critical);
     let (status, summary, next_step) = match stopper {
         Some(d) => (
-            if d.severity == Severity::Unknown {
+            if d.severity == Severity::Unknown && !critical_found {
                 VerdictStatus::Unknown
             } else {
                 VerdictStatus::Critical
@@ -105,5 +111,200 @@ pub fn decide(report: &Report, reached_at: Option<String>, settings: &ProbeSetti
         next_step,
         mailbox_reached: false,
         reached_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follow::policy::{FollowMode, Policy};
+    use crate::follow::{FollowLimits, HopReason};
+    use crate::probe::report::{Diagnosis, DiagnosisId, Hop, TargetReport, REPORT_VERSION};
+    use crate::probe::AuthChoice;
+    use crate::session::SessionOptions;
+    use crate::transport::{TlsMode, TlsOptions};
+
+    fn settings() -> ProbeSettings {
+        ProbeSettings {
+            target_input: "front:143".into(),
+            host: "front".into(),
+            port: 143,
+            user: "jdoe".into(),
+            mailbox: "INBOX".into(),
+            read_only: false,
+            tls_mode: TlsMode::Plain,
+            tls: TlsOptions {
+                ca_file: None,
+                insecure: false,
+            },
+            auth: AuthChoice::Login,
+            policy: policy(),
+            session: SessionOptions::default(),
+            cert_warn_days: 14,
+            max_time: None,
+            follow: FollowLimits::default(),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            mode: FollowMode::Auto,
+            max_hops: 10,
+            allow_hosts: Vec::new(),
+            named_host: "front".into(),
+            interactive: false,
+        }
+    }
+
+    fn hop(server: &str, user: &str, mailbox: &str) -> Hop {
+        Hop {
+            number: 1,
+            server: server.into(),
+            reason: HopReason::Start,
+            user: user.into(),
+            mailbox: mailbox.into(),
+            tls_mode: TlsMode::Plain,
+            encrypted: false,
+            connect: None,
+            certificate: None,
+            greeting: None,
+            capabilities: Vec::new(),
+            capabilities_from: None,
+            login: None,
+            rlist: None,
+            select: None,
+            mailbox_state: None,
+            password_sent: true,
+            logout_answered: true,
+            round_trips: 3,
+            steps: Vec::new(),
+            error: None,
+            transcript: Vec::new(),
+            ms: 1.0,
+        }
+    }
+
+    fn report(chain: &[&str], diagnoses: Vec<Diagnosis>) -> Report {
+        Report {
+            version: REPORT_VERSION,
+            tool: "imapref test".into(),
+            target: TargetReport {
+                input: "front:143".into(),
+                server: "front:143".into(),
+                user: "jdoe".into(),
+                mailbox: "INBOX".into(),
+                read_only: false,
+                tls_mode: TlsMode::Plain,
+            },
+            policy: policy(),
+            hops: chain.iter().map(|s| hop(s, "jdoe", "INBOX")).collect(),
+            chain: chain.iter().map(|s| s.to_string()).collect(),
+            password_sent_to: Vec::new(),
+            diagnoses,
+            verdict: placeholder(),
+            total_ms: 1.0,
+        }
+    }
+
+    fn finding(id: DiagnosisId, severity: Severity, message: &str, next: Option<&str>) -> Diagnosis {
+        Diagnosis {
+            id,
+            severity,
+            message: message.into(),
+            next_step: next.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn opened_directly_is_ok_with_nothing_to_fix() {
+        let v = decide(&report(&["front:143"], Vec::new()), Some("front:143".into()), &settings());
+        assert_eq!(v.status, VerdictStatus::Ok);
+        assert_eq!(v.exit_code, 0);
+        assert_eq!(v.summary, "`INBOX` of jdoe is on front:143: opened directly.");
+        assert_eq!(v.next_step, "Nothing to fix: the mailbox is where the client looks for it.");
+        assert!(v.mailbox_reached);
+        assert_eq!(v.reached_at.as_deref(), Some("front:143"));
+    }
+
+    #[test]
+    fn reached_after_referrals_advises_about_clients_that_do_not_follow() {
+        let r = report(&["front:143", "home:143"], Vec::new());
+        let v = decide(&r, Some("home:143".into()), &settings());
+        assert_eq!(v.status, VerdictStatus::Ok);
+        assert_eq!(
+            v.summary,
+            "`INBOX` of jdoe is on home:143, reached after 1 referral from front:143."
+        );
+        assert!(v.next_step.starts_with("Clients that do not follow referrals"), "{}", v.next_step);
+        assert!(v.next_step.contains("point them at home:143"), "{}", v.next_step);
+        let r = report(&["front:143", "mid:143", "home:143"], Vec::new());
+        let v = decide(&r, Some("home:143".into()), &settings());
+        assert!(v.summary.contains("after 2 referrals"), "{}", v.summary);
+    }
+
+    #[test]
+    fn a_warning_makes_a_reached_mailbox_a_warning_with_its_advice() {
+        let r = report(
+            &["front:143"],
+            vec![
+                finding(DiagnosisId::LoginReferral, Severity::Info, "referred", None),
+                finding(DiagnosisId::CertificateExpiring, Severity::Warning, "expires", Some("Renew it.")),
+            ],
+        );
+        let v = decide(&r, Some("front:143".into()), &settings());
+        assert_eq!(v.status, VerdictStatus::Warning);
+        assert_eq!(v.exit_code, 1);
+        assert_eq!(v.next_step, "Renew it.");
+        let r = report(
+            &["front:143"],
+            vec![finding(DiagnosisId::NoStarttls, Severity::Warning, "no TLS", None)],
+        );
+        assert_eq!(decide(&r, Some("front:143".into()), &settings()).next_step, "no TLS");
+    }
+
+    #[test]
+    fn not_reached_takes_the_last_stopping_finding() {
+        let r = report(
+            &["front:143"],
+            vec![
+                finding(DiagnosisId::LoginReferral, Severity::Info, "info", Some("x")),
+                finding(DiagnosisId::ReferralLoop, Severity::Critical, "loop", Some("fix it")),
+            ],
+        );
+        let v = decide(&r, None, &settings());
+        assert_eq!(v.status, VerdictStatus::Critical);
+        assert_eq!(v.exit_code, 2);
+        assert_eq!((v.summary.as_str(), v.next_step.as_str()), ("loop", "fix it"));
+        assert!(!v.mailbox_reached);
+        assert_eq!(v.reached_at, None);
+        let r = report(
+            &["front:143"],
+            vec![finding(DiagnosisId::Timeout, Severity::Unknown, "silent", Some("check"))],
+        );
+        let v = decide(&r, None, &settings());
+        assert_eq!(v.status, VerdictStatus::Unknown);
+        assert_eq!(v.exit_code, 3);
+    }
+
+    #[test]
+    fn a_deadline_after_a_critical_finding_is_critical() {
+        let r = report(
+            &["front:143"],
+            vec![
+                finding(DiagnosisId::NoReplica, Severity::Critical, "no replica", Some("a")),
+                finding(DiagnosisId::Deadline, Severity::Unknown, "deadline", Some("b")),
+            ],
+        );
+        let v = decide(&r, None, &settings());
+        assert_eq!(v.status, VerdictStatus::Critical);
+        assert_eq!(v.summary, "deadline");
+    }
+
+    #[test]
+    fn no_finding_at_all_is_critical_with_a_pointer_to_the_transcript() {
+        let v = decide(&report(&["front:143"], Vec::new()), None, &settings());
+        assert_eq!(v.status, VerdictStatus::Critical);
+        assert_eq!(v.summary, "`INBOX` was not reached.");
+        assert_eq!(v.next_step, "Read the transcript (-v) for what the server said.");
     }
 }
