@@ -623,3 +623,32 @@ mod dovecot {
         assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
     }
 }
+
+#[test]
+fn a_greeting_dripped_byte_by_byte_is_cut_off_by_max_time() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        for b in b"* OK a greeting that never ends".iter().cycle().take(40) {
+            if socket.write_all(&[*b]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let started = std::time::Instant::now();
+    let run = shell(
+        &[&addr.to_string(), "--timeout", "5", "--max-time", "2"],
+        "a1 NOOP\n",
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 2, "{}", shows(&run));
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?}: {}",
+        shows(&run)
+    );
+    assert!(run.stderr.contains("--max-time"), "{}", shows(&run));
+    server.join().unwrap();
+}

@@ -42,6 +42,9 @@ pub struct ShellArgs {
     /// characters; repeatable).
     #[arg(long, value_name = "PATTERN")]
     pub allow_host: Vec<String>,
+    /// Seconds for opening a connection, all its steps together (connect, TLS, greeting, capabilities, STARTTLS).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub max_time: f64,
     /// How `:follow` treats referrals: auto follows trusted hosts (and asks about others on a terminal), ask asks every
     /// time, never refuses.
     #[arg(long, value_enum, default_value_t = FollowArg::Auto)]
@@ -65,6 +68,12 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
         bail!(
             "--timeout {}: give a number of seconds above 0 and at most 3600",
             args.timeout
+        );
+    }
+    if !(args.max_time > 0.0 && args.max_time <= 86_400.0) {
+        bail!(
+            "--max-time {}: give a number of seconds above 0 and at most 86400",
+            args.max_time
         );
     }
     if args.max_hops > 100 {
@@ -107,6 +116,7 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
             FollowArg::Ask => FollowMode::Ask,
             FollowArg::Never => FollowMode::Never,
         },
+        max_time: Duration::from_secs_f64(args.max_time),
         max_hops: args.max_hops,
         follow_limits: FollowLimits {
             max_alternatives: args.max_alternatives,

@@ -161,7 +161,8 @@ pub async fn run(
         }
     };
     if let Some(mut session) = session {
-        if session.is_connected() {
+        // LOGOUT only where the server greeted: a silent server would cost another wait for nothing.
+        if session.is_connected() && session.client().greeted() {
             let t = Instant::now();
             let answered = session.logout().await;
             walk.hop.logout_answered = answered;
@@ -176,6 +177,7 @@ pub async fn run(
                 },
             );
         }
+        session.close().await;
         walk.hop.round_trips = session.round_trips();
         walk.hop.password_sent = session.credential_written();
         walk.hop.transcript = session.transcript().entries();
@@ -317,12 +319,19 @@ impl Walk<'_> {
                     ms,
                     "the server does not advertise STARTTLS".into(),
                 );
-                let message = if self.first_hop() {
-                    format!("{server} does not offer STARTTLS (--starttls).")
+                let (message, next) = if self.first_hop() {
+                    (
+                        format!("{server} does not offer STARTTLS (--starttls)."),
+                        "Enable TLS on that server; use --starttls=opportunistic only if plaintext is acceptable.",
+                    )
                 } else {
-                    format!(
-                        "The referred server {server} does not offer STARTTLS; following would drop below the first \
-                         hop's TLS."
+                    (
+                        format!(
+                            "The referred server {server} does not offer STARTTLS; following would drop below the \
+                             first hop's TLS."
+                        ),
+                        "Enable STARTTLS on the referred server: imapref never sends the password with less protection \
+                         than the first hop had.",
                     )
                 };
                 stop(
@@ -330,7 +339,7 @@ impl Walk<'_> {
                     DiagnosisId::TlsDowngradeRefused,
                     Severity::Critical,
                     message,
-                    "Enable TLS on that server; use --starttls=opportunistic only if plaintext is acceptable.",
+                    next,
                 )
             }
         }

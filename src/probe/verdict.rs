@@ -206,7 +206,12 @@ mod tests {
         }
     }
 
-    fn finding(id: DiagnosisId, severity: Severity, message: &str, next: Option<&str>) -> Diagnosis {
+    fn finding(
+        id: DiagnosisId,
+        severity: Severity,
+        message: &str,
+        next: Option<&str>,
+    ) -> Diagnosis {
         Diagnosis {
             id,
             severity,
@@ -217,11 +222,21 @@ mod tests {
 
     #[test]
     fn opened_directly_is_ok_with_nothing_to_fix() {
-        let v = decide(&report(&["front:143"], Vec::new()), Some("front:143".into()), &settings());
+        let v = decide(
+            &report(&["front:143"], Vec::new()),
+            Some("front:143".into()),
+            &settings(),
+        );
         assert_eq!(v.status, VerdictStatus::Ok);
         assert_eq!(v.exit_code, 0);
-        assert_eq!(v.summary, "`INBOX` of jdoe is on front:143: opened directly.");
-        assert_eq!(v.next_step, "Nothing to fix: the mailbox is where the client looks for it.");
+        assert_eq!(
+            v.summary,
+            "`INBOX` of jdoe is on front:143: opened directly."
+        );
+        assert_eq!(
+            v.next_step,
+            "Nothing to fix: the mailbox is where the client looks for it."
+        );
         assert!(v.mailbox_reached);
         assert_eq!(v.reached_at.as_deref(), Some("front:143"));
     }
@@ -235,8 +250,17 @@ mod tests {
             v.summary,
             "`INBOX` of jdoe is on home:143, reached after 1 referral from front:143."
         );
-        assert!(v.next_step.starts_with("Clients that do not follow referrals"), "{}", v.next_step);
-        assert!(v.next_step.contains("point them at home:143"), "{}", v.next_step);
+        assert!(
+            v.next_step
+                .starts_with("Clients that do not follow referrals"),
+            "{}",
+            v.next_step
+        );
+        assert!(
+            v.next_step.contains("point them at home:143"),
+            "{}",
+            v.next_step
+        );
         let r = report(&["front:143", "mid:143", "home:143"], Vec::new());
         let v = decide(&r, Some("home:143".into()), &settings());
         assert!(v.summary.contains("after 2 referrals"), "{}", v.summary);
@@ -248,7 +272,12 @@ mod tests {
             &["front:143"],
             vec![
                 finding(DiagnosisId::LoginReferral, Severity::Info, "referred", None),
-                finding(DiagnosisId::CertificateExpiring, Severity::Warning, "expires", Some("Renew it.")),
+                finding(
+                    DiagnosisId::CertificateExpiring,
+                    Severity::Warning,
+                    "expires",
+                    Some("Renew it."),
+                ),
             ],
         );
         let v = decide(&r, Some("front:143".into()), &settings());
@@ -257,9 +286,17 @@ mod tests {
         assert_eq!(v.next_step, "Renew it.");
         let r = report(
             &["front:143"],
-            vec![finding(DiagnosisId::NoStarttls, Severity::Warning, "no TLS", None)],
+            vec![finding(
+                DiagnosisId::NoStarttls,
+                Severity::Warning,
+                "no TLS",
+                None,
+            )],
         );
-        assert_eq!(decide(&r, Some("front:143".into()), &settings()).next_step, "no TLS");
+        assert_eq!(
+            decide(&r, Some("front:143".into()), &settings()).next_step,
+            "no TLS"
+        );
     }
 
     #[test]
@@ -267,19 +304,37 @@ mod tests {
         let r = report(
             &["front:143"],
             vec![
-                finding(DiagnosisId::LoginReferral, Severity::Info, "info", Some("x")),
-                finding(DiagnosisId::ReferralLoop, Severity::Critical, "loop", Some("fix it")),
+                finding(
+                    DiagnosisId::LoginReferral,
+                    Severity::Info,
+                    "info",
+                    Some("x"),
+                ),
+                finding(
+                    DiagnosisId::ReferralLoop,
+                    Severity::Critical,
+                    "loop",
+                    Some("fix it"),
+                ),
             ],
         );
         let v = decide(&r, None, &settings());
         assert_eq!(v.status, VerdictStatus::Critical);
         assert_eq!(v.exit_code, 2);
-        assert_eq!((v.summary.as_str(), v.next_step.as_str()), ("loop", "fix it"));
+        assert_eq!(
+            (v.summary.as_str(), v.next_step.as_str()),
+            ("loop", "fix it")
+        );
         assert!(!v.mailbox_reached);
         assert_eq!(v.reached_at, None);
         let r = report(
             &["front:143"],
-            vec![finding(DiagnosisId::Timeout, Severity::Unknown, "silent", Some("check"))],
+            vec![finding(
+                DiagnosisId::Timeout,
+                Severity::Unknown,
+                "silent",
+                Some("check"),
+            )],
         );
         let v = decide(&r, None, &settings());
         assert_eq!(v.status, VerdictStatus::Unknown);
@@ -291,8 +346,18 @@ mod tests {
         let r = report(
             &["front:143"],
             vec![
-                finding(DiagnosisId::NoReplica, Severity::Critical, "no replica", Some("a")),
-                finding(DiagnosisId::Deadline, Severity::Unknown, "deadline", Some("b")),
+                finding(
+                    DiagnosisId::NoReplica,
+                    Severity::Critical,
+                    "no replica",
+                    Some("a"),
+                ),
+                finding(
+                    DiagnosisId::Deadline,
+                    Severity::Unknown,
+                    "deadline",
+                    Some("b"),
+                ),
             ],
         );
         let v = decide(&r, None, &settings());
@@ -305,6 +370,9 @@ mod tests {
         let v = decide(&report(&["front:143"], Vec::new()), None, &settings());
         assert_eq!(v.status, VerdictStatus::Critical);
         assert_eq!(v.summary, "`INBOX` was not reached.");
-        assert_eq!(v.next_step, "Read the transcript (-v) for what the server said.");
+        assert_eq!(
+            v.next_step,
+            "Read the transcript (-v) for what the server said."
+        );
     }
 }

@@ -55,6 +55,8 @@ pub struct Shared {
     pub mailboxes: Mailboxes,
     /// The bound on every wait for a command's answer (`--timeout`).
     pub timeout: Duration,
+    /// The bound on opening a connection, all steps together (`--max-time`).
+    pub max_time: Duration,
 }
 
 impl Shared {
@@ -285,7 +287,8 @@ pub async fn open(
         ..SessionOptions::default()
     };
     // The same opening as the probe's; the shell shows each step as a note.
-    let opening = session::open::open(&endpoint, mode, tls, options, None).await;
+    let deadline = session::Deadline::after(shared.max_time);
+    let opening = session::open::open(&endpoint, mode, tls, options, Some(deadline)).await;
     let refused = opening.refused();
     let Opening {
         session,
@@ -327,7 +330,11 @@ pub async fn open(
         }
     }
     let mut session = match (session, failure) {
-        (Some(session), None) => session,
+        (Some(mut session), None) => {
+            // The opening's deadline is over; each command has its own bound from here on.
+            session.set_deadline(None);
+            session
+        }
         (session, failure) => {
             if let Some(mut session) = session {
                 session.close().await;

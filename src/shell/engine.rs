@@ -453,8 +453,9 @@ impl Engine {
         let previous = self.shared.current.swap(id, Ordering::Relaxed);
         let shared = Arc::clone(&self.shared);
         let tls = self.settings.tls.clone();
-        // Connect, TLS, greeting, CAPABILITY and STARTTLS: a few round trips, each bounded by --timeout.
-        let bound = self.shared.timeout * 4 + MARGIN;
+        // Connect, TLS, greeting, CAPABILITY and STARTTLS: the session's own deadline (--max-time) ends them; this
+        // backstop only catches a bug.
+        let bound = self.shared.max_time + MARGIN;
         self.interrupts.drain(&self.rt);
         let interrupts = &mut self.interrupts;
         let opened = self.rt.block_on(async {

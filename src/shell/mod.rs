@@ -54,6 +54,8 @@ pub struct ShellSettings {
     pub allow_hosts: Vec<String>,
     /// `--follow`: how `:follow` treats referrals (auto: trusted hosts; ask: always ask; never: refuse).
     pub follow: crate::follow::policy::FollowMode,
+    /// `--max-time`: the bound on opening a connection (connect, TLS, greeting, capabilities, STARTTLS together).
+    pub max_time: Duration,
     /// `--max-hops`: the most referrals followed from the first connection.
     pub max_hops: usize,
     /// How many URLs of one REFERRAL `:follow` tries in order.

@@ -89,6 +89,7 @@ pub fn run(rt: Handle, settings: ShellSettings) -> anyhow::Result<i32> {
         current: AtomicUsize::new(0),
         mailboxes: Arc::default(),
         timeout: settings.timeout,
+        max_time: settings.max_time,
     });
     let mut engine = Engine::new(rt, shared, settings);
     engine.start();

@@ -129,6 +129,7 @@ pub fn run(rt: Handle, settings: ShellSettings) -> anyhow::Result<i32> {
         current: AtomicUsize::new(0),
         mailboxes,
         timeout: settings.timeout,
+        max_time: settings.max_time,
     });
     shared.note_blocking(&format!(
         "imapref shell {} — :help lists the shell's commands; Ctrl-D logs out and leaves",
