@@ -102,6 +102,7 @@ async fn the_report_has_the_documented_fields() {
             "select",
             "mailbox_state",
             "password_sent",
+            "pipelined",
             "logout_answered",
             "round_trips",
             "steps",

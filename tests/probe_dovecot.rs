@@ -113,9 +113,25 @@ fn dovecot_proxied_user_is_reached_directly() {
 }
 
 #[test]
-fn dovecot_direct_probe_takes_three_round_trips() {
+fn dovecot_direct_probe_takes_one_round_trip_pipelined_and_three_without() {
     let dovecot = DovecotLab::start();
+    // Dovecot keeps pipelined input across its login hand-off: LOGIN and SELECT in one write.
     let run = probe(&dovecot.home.to_string(), "referred", PASSWORD, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.doc["hops"][0]["pipelined"], true);
+    assert_eq!(
+        run.doc["hops"][0]["round_trips"].as_u64(),
+        Some(1),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.doc["hops"][0]["select"]["status"], "OK");
+    let run = probe(
+        &dovecot.home.to_string(),
+        "referred",
+        PASSWORD,
+        &["--no-pipelining"],
+    );
     assert_eq!(run.code, 0, "{}", run.stdout);
     let hop = &run.doc["hops"][0];
     assert_eq!(

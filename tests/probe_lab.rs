@@ -141,9 +141,25 @@ async fn kb_follows_the_login_referral_past_no_replica_to_the_home_server() {
         ids.contains(&"login-referral".to_string()) && ids.contains(&"no-replica".to_string()),
         "{ids:?}"
     );
-    // Every hop was logged out.
-    assert!(hops.iter().all(|h| h["logout_answered"] == true));
+    // Pipelined: the login and SELECT went in one write on every hop; LOGOUT goes last and is not awaited.
+    assert!(
+        hops.iter().all(|h| h["pipelined"] == true),
+        "{}",
+        run.stdout
+    );
+    assert!(hops
+        .iter()
+        .all(|h| h["transcript"].as_array().is_some_and(|t| t
+            .iter()
+            .any(|e| e["text"].as_str().is_some_and(|x| x.ends_with(" LOGOUT"))))));
     run.assert_no_password();
+    // One at a time, every hop is logged out and its answer awaited.
+    let run = probe(front(&lab), &["--json", "--no-pipelining"]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let doc = run.json();
+    let hops = doc["hops"].as_array().expect("hops");
+    assert!(hops.iter().all(|h| h["pipelined"] == false));
+    assert!(hops.iter().all(|h| h["logout_answered"] == true));
     lab.shutdown().await;
 }
 
@@ -173,7 +189,7 @@ async fn kb_human_report_and_verbose_transcript_hide_the_password() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn direct_probe_of_the_home_server_needs_three_round_trips() {
+async fn direct_probe_of_the_home_server_needs_one_round_trip_pipelined_and_three_without() {
     let lab = start(Scenario::Kb).await;
     let run = probe(server(&lab, "home"), &["--json"]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -181,8 +197,16 @@ async fn direct_probe_of_the_home_server_needs_three_round_trips() {
     assert_eq!(doc["hops"][0]["capabilities_from"], "login");
     let trips = doc["hops"][0]["round_trips"].as_u64().expect("round trips");
     assert_eq!(
+        trips, 1,
+        "LOGIN and SELECT in one write after the greeting took {trips} round trips"
+    );
+    let run = probe(server(&lab, "home"), &["--json", "--no-pipelining"]).await;
+    let trips = run.json()["hops"][0]["round_trips"]
+        .as_u64()
+        .expect("round trips");
+    assert_eq!(
         trips, 3,
-        "LOGIN, SELECT, LOGOUT after the greeting took {trips} round trips"
+        "LOGIN, SELECT, LOGOUT one at a time took {trips} round trips"
     );
     lab.shutdown().await;
 }

@@ -113,6 +113,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         cert_warn_days: 14,
         max_time: Some(Duration::from_secs(30)),
         follow: crate::follow::FollowLimits::default(),
+        pipelining: true,
     };
     let password = Secret::new(lab::users::LAB_PASSWORD);
     let report = probe::run(&settings, &password).await;

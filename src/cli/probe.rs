@@ -117,6 +117,9 @@ pub struct ProbeArgs {
     /// The most URLs of one REFERRAL to try (replicas are tried in order).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_alternatives: usize,
+    /// Send LOGIN, SELECT and LOGOUT one at a time instead of in one write.
+    #[arg(long)]
+    pub no_pipelining: bool,
     /// Seconds to wait for any single connect, read or handshake.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
@@ -211,6 +214,7 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
         follow: FollowLimits {
             max_alternatives: args.max_alternatives,
         },
+        pipelining: !args.no_pipelining,
     })
 }
 

@@ -42,10 +42,21 @@ struct Walk<'a> {
     plan: &'a HopPlan,
     settings: &'a ProbeSettings,
     deadline: Option<Deadline>,
+    /// The SELECT batch sent in the same write as the login (pipelining), not yet awaited.
+    pipelined: Option<Batch>,
     hop: Hop,
     diagnoses: Vec<Diagnosis>,
     reached: bool,
     unreachable: bool,
+}
+
+/// The commands that open the mailbox, sent together: CAPABILITY (when the capabilities after login are not known),
+/// RLIST (where the server refers mailboxes only after it), then SELECT or EXAMINE.
+struct Batch {
+    tags: Vec<String>,
+    asked_caps: bool,
+    rlist_sent: bool,
+    sent: Instant,
 }
 
 /// Where the walk goes after the login.
@@ -106,6 +117,7 @@ pub async fn run(
         plan,
         settings,
         deadline,
+        pipelined: None,
         hop: Hop {
             number,
             server: plan.server(),
@@ -124,6 +136,7 @@ pub async fn run(
             select: None,
             mailbox_state: None,
             password_sent: false,
+            pipelined: false,
             logout_answered: false,
             round_trips: 0,
             steps: Vec::new(),
@@ -161,6 +174,42 @@ pub async fn run(
         }
     };
     if let Some(mut session) = session {
+        if walk.hop.pipelined && session.is_connected() {
+            // The mailbox is known: LOGOUT goes now and finishes in the background, so it never delays the next
+            // hop or the report. It is in the transcript; its answer is not awaited.
+            walk.hop.round_trips = session.round_trips();
+            walk.hop.password_sent = session.credential_written();
+            walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
+            let logout = Command::new(session.next_tag(), "LOGOUT");
+            let queued = session.queue(&logout);
+            walk.step(
+                "logout",
+                Mark::Info,
+                Instant::now(),
+                "LOGOUT sent; its answer is not awaited".into(),
+            );
+            walk.hop.transcript = session.transcript().entries();
+            let wait = settings.session.logout_wait;
+            tokio::spawn(async move {
+                if let Ok(tag) = queued {
+                    let _ = tokio::time::timeout(wait, async {
+                        session.flush().await?;
+                        session.wait_for(&tag).await
+                    })
+                    .await;
+                }
+                session.close().await;
+            });
+            walk.hop.ms = ms(started);
+            return HopRun {
+                hop: walk.hop,
+                diagnoses: walk.diagnoses,
+                failure,
+                unreachable: walk.unreachable,
+                reached: walk.reached,
+                next,
+            };
+        }
         // LOGOUT only where the server greeted: a silent server would cost another wait for nothing.
         if session.is_connected() && session.client().greeted() {
             let t = Instant::now();
@@ -529,7 +578,11 @@ impl Walk<'_> {
         }
         let t = Instant::now();
         let plain = self.settings.auth == AuthChoice::Plain || plan.url_wants_plain;
-        let result = session.login(&plan.user, password, plain).await;
+        let result = if self.settings.pipelining {
+            self.login_pipelined(session, password, plain).await
+        } else {
+            session.login(&plan.user, password, plain).await
+        };
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
@@ -634,6 +687,67 @@ impl Walk<'_> {
             session.forget_capabilities();
         }
         Ok(after)
+    }
+
+    /// The login, and behind it in the same write the SELECT batch, when nothing in the login waits for a
+    /// continuation (no synchronizing literal, no SASL step). Dovecot and Cyrus keep pipelined input across their
+    /// login hand-off; after a referral answer the SELECT's BAD is expected and ignored.
+    async fn login_pipelined(
+        &mut self,
+        session: &mut Session,
+        password: &Secret,
+        plain: bool,
+    ) -> Result<Outcome, SessionError> {
+        let (tag, encoded) = session
+            .client_mut()
+            .encode_login(&self.plan.user, password, plain)?;
+        if encoded.pieces.iter().any(|p| p.then_wait_continuation) {
+            return session.run_encoded(&tag, &encoded).await;
+        }
+        session.queue_encoded(&tag, encoded)?;
+        let (commands, asked_caps, rlist_sent) = self.select_commands(session, true);
+        let mut tags = Vec::new();
+        for command in &commands {
+            tags.push(session.queue(command)?);
+        }
+        session.flush().await?;
+        self.hop.pipelined = true;
+        self.pipelined = Some(Batch {
+            tags,
+            asked_caps,
+            rlist_sent,
+            sent: Instant::now(),
+        });
+        session.wait_for(&tag).await
+    }
+
+    /// The commands that open the mailbox: CAPABILITY when the capabilities after login are unknown (always, when
+    /// sent before the login's answer), RLIST when the server announces mailbox referrals, then SELECT or EXAMINE.
+    fn select_commands(
+        &self,
+        session: &mut Session,
+        before_login_answer: bool,
+    ) -> (Vec<Command>, bool, bool) {
+        let mailbox = self.plan.mailbox.clone();
+        let verb = if self.settings.read_only {
+            "EXAMINE"
+        } else {
+            "SELECT"
+        };
+        // Before the login's answer the capabilities after login are unknown, but asking for them in the same write
+        // would make every login wait for a CAPABILITY answer; they come with most logins' OK, and are asked for
+        // below only when the SELECT fails and they matter.
+        let asked_caps = !before_login_answer && session.capabilities().is_none();
+        let rlist_sent = session.has_capability("MAILBOX-REFERRALS");
+        let mut commands = Vec::new();
+        if asked_caps {
+            commands.push(Command::new(session.next_tag(), "CAPABILITY"));
+        }
+        if rlist_sent {
+            commands.push(rlist(session.next_tag(), &mailbox));
+        }
+        commands.push(Command::new(session.next_tag(), verb).arg(Arg::Mailbox(mailbox)));
+        (commands, asked_caps, rlist_sent)
     }
 
     /// Step 7: SELECT or EXAMINE, and what its completion means (a login referral is followed after it).
@@ -788,34 +902,52 @@ impl Walk<'_> {
         } else {
             "SELECT"
         };
-        let asked_caps = session.capabilities().is_none();
-        let mut rlist_sent = session.has_capability("MAILBOX-REFERRALS");
-        let t = Instant::now();
-        let mut commands = Vec::new();
-        if asked_caps {
-            commands.push(Command::new(session.next_tag(), "CAPABILITY"));
-        }
-        if rlist_sent {
-            commands.push(rlist(session.next_tag(), &mailbox));
-        }
-        commands.push(Command::new(session.next_tag(), verb).arg(Arg::Mailbox(mailbox.clone())));
-        let mut outcomes = match session.run_pipelined(&commands).await {
-            Ok(o) => o,
-            Err(e) => return Err(self.session_failure("select", ms(t), e)),
+        let t;
+        let (mut outcomes, asked_caps, mut rlist_sent) = match self.pipelined.take() {
+            Some(batch) => {
+                t = batch.sent;
+                let mut outcomes = Vec::new();
+                for tag in &batch.tags {
+                    match session.wait_for(tag).await {
+                        Ok(o) => outcomes.push(o),
+                        Err(e) => return Err(self.session_failure("select", ms(t), e)),
+                    }
+                }
+                (outcomes, batch.asked_caps, batch.rlist_sent)
+            }
+            None => {
+                t = Instant::now();
+                let (commands, asked_caps, rlist_sent) = self.select_commands(session, false);
+                match session.run_pipelined(&commands).await {
+                    Ok(o) => (o, asked_caps, rlist_sent),
+                    Err(e) => return Err(self.session_failure("select", ms(t), e)),
+                }
+            }
         };
-        if asked_caps {
+        if asked_caps && self.hop.capabilities_from.as_deref() != Some("login") {
             self.capabilities(session, "command");
         }
-        let retry = !rlist_sent
-            && session.has_capability("MAILBOX-REFERRALS")
-            && outcomes
-                .last()
-                .is_some_and(|o| o.status() == Status::No && o.code().is_none())
+        if asked_caps {
+            // The CAPABILITY answer is not part of what the SELECT batch returns below.
+            outcomes.remove(0);
+        }
+        let failed_plainly = outcomes
+            .last()
+            .is_some_and(|o| o.status() == Status::No && o.code().is_none())
             && outcomes
                 .last()
                 .and_then(|o| o.completion.text())
                 .and_then(known_text::recognise)
                 .is_none_or(|k| k.id != NO_REPLICA.id);
+        if !rlist_sent && failed_plainly && session.capabilities().is_none() {
+            // Pipelined without CAPABILITY, and the login's OK named none: whether RLIST would help depends on them.
+            let tag = session.next_tag();
+            if let Err(e) = session.run(&Command::new(tag, "CAPABILITY")).await {
+                return Err(self.session_failure("select", ms(t), e));
+            }
+            self.capabilities(session, "command");
+        }
+        let retry = !rlist_sent && session.has_capability("MAILBOX-REFERRALS") && failed_plainly;
         if retry {
             rlist_sent = true;
             let again = [

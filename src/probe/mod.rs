@@ -71,6 +71,9 @@ pub struct ProbeSettings {
     pub max_time: Option<Duration>,
     /// Referral follower limits (how many alternatives of one REFERRAL are tried).
     pub follow: FollowLimits,
+    /// Send the login, SELECT and LOGOUT in one write when nothing in the login waits for the server. Default true:
+    /// Dovecot and Cyrus answer pipelined commands correctly; `--no-pipelining` sends them one at a time.
+    pub pipelining: bool,
 }
 
 /// What the probe did in one [`Probe::advance`].
@@ -423,6 +426,7 @@ mod tests {
             cert_warn_days: 14,
             max_time: Some(Duration::from_secs(30)),
             follow: FollowLimits::default(),
+            pipelining: true,
         };
         let password = Secret::new("pw");
         is_send(&run(&settings, &password));

@@ -173,7 +173,9 @@ pub struct Hop {
     pub mailbox_state: Option<MailboxState>,
     /// Whether the password was sent to this server.
     pub password_sent: bool,
-    /// Whether LOGOUT was answered.
+    /// Whether the login, SELECT and LOGOUT went in one write (pipelining, RFC 9051 §5.5).
+    pub pipelined: bool,
+    /// Whether LOGOUT was answered (false when a pipelined LOGOUT's answer was not awaited).
     pub logout_answered: bool,
     /// Commands that waited for the server after the greeting.
     pub round_trips: u32,

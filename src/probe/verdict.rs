@@ -143,6 +143,7 @@ mod tests {
             cert_warn_days: 14,
             max_time: None,
             follow: FollowLimits::default(),
+            pipelining: true,
         }
     }
 
@@ -175,6 +176,7 @@ mod tests {
             select: None,
             mailbox_state: None,
             password_sent: true,
+            pipelined: false,
             logout_answered: true,
             round_trips: 3,
             steps: Vec::new(),

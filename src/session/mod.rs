@@ -451,6 +451,37 @@ impl Session {
         Ok(tag)
     }
 
+    /// Queues a command without writing it yet (pipelining: [`Session::flush`] writes everything queued at once).
+    pub fn queue(&mut self, command: &Command) -> Result<Tag, SessionError> {
+        let tag = self.client.send(command)?;
+        self.written.push((tag.clone(), Instant::now()));
+        Ok(tag)
+    }
+
+    /// Queues an encoded command without writing it yet.
+    pub fn queue_encoded(&mut self, tag: &str, encoded: Encoded) -> Result<Tag, SessionError> {
+        let tag = self.client.send_encoded(tag, encoded)?;
+        self.written.push((tag.clone(), Instant::now()));
+        Ok(tag)
+    }
+
+    /// `tag`'s completion if it can be had from what was already read, without waiting for the server.
+    pub fn take_completion(&mut self, tag: &str) -> Option<Outcome> {
+        if let Some(i) = self.completed.iter().position(|(c, _)| c.tag == tag) {
+            let (c, ms) = self.completed.remove(i);
+            return Some(Outcome::from_completion(c, ms));
+        }
+        self.client.set_clock(self.elapsed_ms());
+        while let Ok(Some(event)) = self.client.next_event() {
+            if let Event::Completed(c) = event {
+                if let Some(outcome) = self.completed(c, tag) {
+                    return Some(outcome);
+                }
+            }
+        }
+        None
+    }
+
     /// Adds pieces to a command in flight and writes what can go now.
     pub async fn continue_command(
         &mut self,
