@@ -14,7 +14,7 @@ use crate::probe::target::Target;
 use crate::probe::{self, AuthChoice, Confirm, ProbeSettings};
 use crate::render::{human, json};
 use crate::session::SessionOptions;
-use crate::transport::{TlsMode, TlsOptions};
+use crate::transport::{check_ca_file, TlsMode, TlsOptions};
 
 /// `--starttls` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -158,6 +158,9 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
         bail!("--max-hops {}: at most 100", args.max_hops);
     }
     let tls_mode = args.tls.mode();
+    if let (Some(path), true) = (&args.tls.ca_file, tls_mode != TlsMode::Plain) {
+        check_ca_file(path).map_err(|err| anyhow::anyhow!("--ca-file: {err}"))?;
+    }
     let port = target.port.unwrap_or(tls_mode.default_port());
     Ok(ProbeSettings {
         target_input: args.target.clone(),
@@ -191,6 +194,18 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
     })
 }
 
+/// The warning for a `--ca-file` that cannot be used on a probe without TLS, where it would otherwise be ignored
+/// in silence. (With TLS, [`settings`] refuses such a file.)
+pub fn ca_file_warning(tls: &TlsArgs) -> Option<String> {
+    let path = tls.ca_file.as_ref()?;
+    if tls.mode() != TlsMode::Plain {
+        return None;
+    }
+    check_ca_file(path)
+        .err()
+        .map(|err| format!("warning: --ca-file is not used without --tls or --starttls, and {err}"))
+}
+
 /// Asks on the terminal (stderr for the question, stdin for the answer).
 pub struct TerminalConfirm;
 
@@ -216,6 +231,9 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         Ok(s) => s,
         Err(err) => return usage_error(args.json, &err),
     };
+    if let Some(warning) = ca_file_warning(&args.tls) {
+        eprintln!("imapref: {warning}");
+    }
     let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
     let password = match args.password.read(&prompt) {
         Ok(p) => p,
