@@ -234,6 +234,10 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
     if let Some(warning) = ca_file_warning(&args.tls) {
         eprintln!("imapref: {warning}");
     }
+    if settings.tls_mode != TlsMode::Plain {
+        // The trust store and CA file load in the background, during the password prompt, connect and greeting.
+        crate::transport::prewarm(&settings.tls);
+    }
     let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
     let password = match args.password.read(&prompt) {
         Ok(p) => p,

@@ -5,10 +5,13 @@
 //!
 //! The client side uses OpenSSL directly (the `openssl` and `tokio-openssl` crates), not native-tls: native-tls
 //! exposes neither the negotiated protocol and cipher nor the certificate of a handshake that failed, and its
-//! connector loads the system trust store twice (`SslConnector::builder` calls `set_default_verify_paths`, then
-//! native-tls loads the file found by `openssl-probe` again). Here the system roots are loaded once, by
-//! `set_default_verify_paths`, when the context for a set of options is first built. The server side (the lab)
-//! stays on native-tls ([`tls_acceptor`](super::tls_acceptor)).
+//! connector parses the whole system bundle (`/etc/ssl/certs/ca-certificates.crt`, about 140 certificates) twice
+//! per connector: `SslConnector::builder` calls `set_default_verify_paths`, then native-tls loads the file that
+//! `openssl-probe` found once more. Here the system roots come from OpenSSL's hashed certificate directory
+//! (`OPENSSLDIR/certs`, on Debian `/etc/ssl/certs`, which `update-ca-certificates` fills from the same
+//! certificates as the bundle): OpenSSL reads only the root a chain needs, when it needs it. Where that directory
+//! has no hash links, or `SSL_CERT_FILE`/`SSL_CERT_DIR` is set, OpenSSL's default paths are loaded instead, once per
+//! context. The server side (the lab) stays on native-tls ([`tls_acceptor`](super::tls_acceptor)).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use openssl::ssl::{SslConnector, SslMethod, SslRef, SslVerifyMode};
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslRef, SslVerifyMode,
+};
+use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::{X509VerifyResult, X509};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
@@ -47,7 +53,7 @@ pub const INSECURE_REASON: &str =
 /// Cheap to clone (OpenSSL reference-counts the context). Get one with [`client`].
 #[derive(Clone)]
 pub struct TlsClient {
-    connector: SslConnector,
+    context: SslContext,
     insecure: bool,
     /// Which build this is: the same number means the same context, loaded once.
     build: u64,
@@ -110,8 +116,11 @@ pub async fn client(options: &TlsOptions) -> Result<TlsClient, TransportError> {
     .cloned()
 }
 
-/// Builds a context: the CA file first (a bad one fails before the system store is loaded), then OpenSSL's default
-/// verify paths, once.
+/// The cipher list of `openssl::ssl::SslConnector` (taken from Python's): OpenSSL's default without the weak ones.
+const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK";
+
+/// Builds a context: the CA file first (a bad one fails before anything else), then the system roots. Set up as
+/// `openssl::ssl::SslConnector::builder` does it, except for how the system roots are found ([`system_roots`]).
 fn build_client(options: &TlsOptions) -> Result<TlsClient, TransportError> {
     let extra = match &options.ca_file {
         Some(path) => load_ca_file(path)?,
@@ -121,15 +130,76 @@ fn build_client(options: &TlsOptions) -> Result<TlsClient, TransportError> {
         reason: format!("cannot set up the TLS client: {error}"),
         certificate: None,
     };
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+    let mut builder = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
+    let mut ssl_options =
+        SslOptions::ALL | SslOptions::NO_COMPRESSION | SslOptions::NO_SSLV2 | SslOptions::NO_SSLV3;
+    ssl_options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    builder.set_options(ssl_options);
+    builder.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
+    builder.set_cipher_list(CIPHERS).map_err(setup)?;
+    builder.set_verify(SslVerifyMode::PEER);
+    if !options.insecure {
+        system_roots(&mut builder).map_err(setup)?;
+    }
     for certificate in extra {
-        // A certificate already in the system store is reported as a duplicate; that is harmless.
+        // A certificate already in the store is reported as a duplicate; that is harmless.
         let _ = builder.cert_store_mut().add_cert(certificate);
     }
     Ok(TlsClient {
-        connector: builder.build(),
+        context: builder.build(),
         insecure: options.insecure,
         build: BUILDS.fetch_add(1, Ordering::Relaxed) + 1,
+    })
+}
+
+/// Where the system's trusted roots come from: OpenSSL's hashed directory when it has hash links (looked up lazily,
+/// one root per chain), else OpenSSL's default paths (the bundle file, parsed in full). `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` are OpenSSL's own overrides and lead to the default paths, which honour them.
+fn system_roots(builder: &mut SslContextBuilder) -> Result<(), openssl::error::ErrorStack> {
+    let overridden = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    match openssl_certs_dir() {
+        Some(dir) if !overridden && has_hash_links(&dir) => {
+            builder.load_verify_locations(None, Some(&dir))
+        }
+        _ => builder.set_default_verify_paths(),
+    }
+}
+
+/// `OPENSSLDIR/certs`, from `OPENSSLDIR: "/usr/lib/ssl"` as the library reports it.
+fn openssl_certs_dir() -> Option<PathBuf> {
+    let reported = openssl::version::dir();
+    let dir = reported
+        .strip_prefix("OPENSSLDIR:")
+        .unwrap_or(reported)
+        .trim()
+        .trim_matches('"');
+    (!dir.is_empty()).then(|| Path::new(dir).join("certs"))
+}
+
+/// True when `dir` holds at least one `XXXXXXXX.N` subject-hash link, as `c_rehash`/`openssl rehash` make them.
+fn has_hash_links(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match name.split_once('.') {
+            Some((hash, n)) => {
+                hash.len() == 8
+                    && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            }
+            None => false,
+        }
     })
 }
 
@@ -151,12 +221,22 @@ pub(crate) async fn connect(
         reason: format!("cannot set up the TLS connection: {error}"),
         certificate: None,
     };
-    let mut configuration = client.connector.configure().map_err(setup)?;
-    if client.insecure {
-        configuration.set_verify(SslVerifyMode::NONE);
-        configuration = configuration.verify_hostname(false);
+    let mut ssl = Ssl::new(&client.context).map_err(setup)?;
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    if ip.is_none() {
+        // SNI carries names only (RFC 6066).
+        ssl.set_hostname(host).map_err(setup)?;
     }
-    let ssl = configuration.into_ssl(host).map_err(setup)?;
+    if client.insecure {
+        ssl.set_verify(SslVerifyMode::NONE);
+    } else {
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match ip {
+            Some(ip) => param.set_ip(ip).map_err(setup)?,
+            None => param.set_host(host).map_err(setup)?,
+        }
+    }
     let mut stream = ClientStream::new(ssl, tcp).map_err(setup)?;
 
     let started = Instant::now();
@@ -1003,6 +1083,18 @@ mod tests {
             error.to_string(),
             "cannot use CA file /nonexistent/imapref-ca.pem: no such file"
         );
+    }
+
+    #[test]
+    fn hash_links_are_recognised() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("ca-certificates.crt"), "bundle").expect("write");
+        std::fs::write(dir.path().join("README.0"), "not a hash").expect("write");
+        assert!(!has_hash_links(dir.path()));
+        std::fs::write(dir.path().join("9d04f354.0"), "a root").expect("write");
+        assert!(has_hash_links(dir.path()));
+        assert!(!has_hash_links(&dir.path().join("missing")));
+        assert!(openssl_certs_dir().is_some_and(|dir| dir.ends_with("certs")));
     }
 
     #[test]
