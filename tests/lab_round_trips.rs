@@ -216,6 +216,10 @@ async fn probe_counts(scenario: Scenario, tls: bool, args: &[&str]) -> Vec<(Stri
         .collect()
 }
 
+/// A scenario, whether the probe uses implicit TLS, its extra arguments, and per lab connection: the server, the
+/// round trips the lab counted, the round trips the report claims.
+type Case = (Scenario, bool, &'static [&'static str], Vec<(&'static str, u32, u64)>);
+
 /// Today's counts (before pipelining: each command waits for its answer), per lab connection: the server, the
 /// round trips the lab counted, the round trips the report claims. The two differ in two places today: after a
 /// `* BYE` greeting the report counts 1 where the server answered nothing, and a TLS handshake against a
@@ -224,7 +228,7 @@ async fn probe_counts(scenario: Scenario, tls: bool, args: &[&str]) -> Vec<(Stri
 #[tokio::test(flavor = "multi_thread")]
 async fn probe_round_trips_per_scenario() {
     let mailbox: &[&str] = &["--mailbox", "Public Folders/Announcements"];
-    let cases: Vec<(Scenario, bool, &[&str], Vec<(&str, u32, u64)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Scenario::Kb,
             false,
