@@ -19,6 +19,7 @@
 //! ```text
 //! cargo bench --bench latency                     # 50 ms RTT, 15 rounds
 //! LATENCY_RTT_MS=100 LATENCY_ROUNDS=25 cargo bench --bench latency
+//! LATENCY_KEEP_SSL_ENV=1 cargo bench --bench latency   # keep SSL_CERT_FILE/SSL_CERT_DIR for the clients
 //! ```
 //!
 //! Needs dovecot-imapd, curl and python3 (scripts/test.sh installs Dovecot); it fails, never skips, without them.
@@ -125,7 +126,14 @@ fn main() {
                 imapref,
                 &home_direct,
                 HOME_USER,
-                &["--starttls", "--ca-file", &ca],
+                &[
+                    "--starttls",
+                    "--ca-file",
+                    &ca,
+                    "--cert-warn-days",
+                    "0",
+                    "--json",
+                ],
             ),
         ),
         Case::new(
@@ -153,6 +161,8 @@ fn main() {
     );
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut trips: Vec<Vec<u32>> = vec![Vec::new(); cases.len()];
+    let mut starttls_steps: Vec<Duration> = Vec::new();
+    let mut handshakes: Vec<Duration> = Vec::new();
     for _ in 0..rounds {
         for (index, case) in cases.iter().enumerate() {
             let proxies: Vec<&Proxy> = match case.scenario {
@@ -160,7 +170,13 @@ fn main() {
                 _ => case.proxy.into_iter().collect(),
             };
             proxies.iter().for_each(|proxy| proxy.reset());
-            times[index].push(case.run());
+            let (took, stdout) = case.run();
+            times[index].push(took);
+            if case.scenario == "starttls" && case.client == "imapref" {
+                let (step, handshake) = starttls_step(&stdout);
+                starttls_steps.push(step);
+                handshakes.push(handshake);
+            }
             // A proxy sees the end of a connection half an RTT after the client has gone.
             std::thread::sleep(rtt);
             trips[index].push(proxies.iter().map(|proxy| proxy.round_trips()).sum());
@@ -197,6 +213,25 @@ fn main() {
             in_rtt,
             counted,
             floor
+        );
+    }
+
+    println!();
+    println!(
+        "imapref's starttls step (STARTTLS, its OK, the handshake): {:.1} ms; the TLS handshake alone: {:.1} ms",
+        median(&starttls_steps).as_secs_f64() * 1000.0,
+        median(&handshakes).as_secs_f64() * 1000.0
+    );
+    if keep_ssl_env() {
+        if std::env::var_os("SSL_CERT_FILE").is_some() {
+            println!(
+                "note: SSL_CERT_FILE is set, so OpenSSL parses that whole file for imapref (curl --cacert does not)"
+            );
+        }
+    } else {
+        println!(
+            "note: the clients ran without SSL_CERT_FILE and SSL_CERT_DIR (cargo sets them for what it runs); \
+             LATENCY_KEEP_SSL_ENV=1 keeps them"
         );
     }
 
@@ -238,6 +273,30 @@ fn main() {
         size <= BINARY_MAX_BYTES,
     );
     drop(lab);
+}
+
+/// Whether the clients keep `SSL_CERT_FILE` and `SSL_CERT_DIR`. Cargo (through openssl-probe) sets both for every
+/// process it runs, this benchmark included, so by default they are removed, as in a shell that does not set them.
+fn keep_ssl_env() -> bool {
+    std::env::var_os("LATENCY_KEEP_SSL_ENV").is_some()
+}
+
+/// The `starttls` step's time and the handshake's, from `imapref probe --json`.
+fn starttls_step(json: &[u8]) -> (Duration, Duration) {
+    let doc: serde_json::Value = serde_json::from_slice(json).expect("imapref's JSON report");
+    let hop = &doc["hops"][0];
+    let step = hop["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|step| step["name"] == "starttls"))
+        .and_then(|step| step["ms"].as_f64())
+        .expect("a starttls step with ms");
+    let handshake = hop["certificate"]["handshake_ms"]
+        .as_f64()
+        .expect("handshake_ms");
+    (
+        Duration::from_secs_f64(step / 1000.0),
+        Duration::from_secs_f64(handshake / 1000.0),
+    )
 }
 
 fn verdict(what: &str, figure: String, met: bool) {
@@ -304,10 +363,15 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// Runs the client once and returns its wall time; panics (with its output) when it fails.
-    fn run(&self) -> Duration {
+    /// Runs the client once and returns its wall time and standard output; panics (with its output) when it fails.
+    fn run(&self) -> (Duration, Vec<u8>) {
         let mut command = Command::new(self.command.get_program());
         command.args(self.command.get_args());
+        if !keep_ssl_env() {
+            command
+                .env_remove("SSL_CERT_FILE")
+                .env_remove("SSL_CERT_DIR");
+        }
         for (key, value) in self.command.get_envs() {
             match value {
                 Some(value) => command.env(key, value),
@@ -326,7 +390,7 @@ impl<'a> Case<'a> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        took
+        (took, out.stdout)
     }
 }
 

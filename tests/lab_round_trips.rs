@@ -218,7 +218,12 @@ async fn probe_counts(scenario: Scenario, tls: bool, args: &[&str]) -> Vec<(Stri
 
 /// A scenario, whether the probe uses implicit TLS, its extra arguments, and per lab connection: the server, the
 /// round trips the lab counted, the round trips the report claims.
-type Case = (Scenario, bool, &'static [&'static str], Vec<(&'static str, u32, u64)>);
+type Case = (
+    Scenario,
+    bool,
+    &'static [&'static str],
+    Vec<(&'static str, u32, u64)>,
+);
 
 /// Today's counts (before pipelining: each command waits for its answer), per lab connection: the server, the
 /// round trips the lab counted, the round trips the report claims. The two differ in two places today: after a
