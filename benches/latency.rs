@@ -266,7 +266,7 @@ fn main() {
     verdict(
         "release binary",
         format!(
-            "{:.1} MB, {imapref} (target ≤ {} MB)",
+            "{size} bytes = {:.1} MiB, {imapref} (target ≤ {} MiB)",
             size as f64 / 1_048_576.0,
             BINARY_MAX_BYTES / 1_048_576
         ),
