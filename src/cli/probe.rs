@@ -15,7 +15,7 @@ use crate::probe::target::Target;
 use crate::probe::{self, AuthChoice, Probe, ProbeSettings, Progress};
 use crate::render::{human, json};
 use crate::session::SessionOptions;
-use crate::transport::{TlsMode, TlsOptions};
+use crate::transport::{check_ca_file, TlsMode, TlsOptions};
 
 /// `--starttls` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -180,6 +180,9 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
         );
     }
     let tls_mode = args.tls.mode();
+    if let (Some(path), true) = (&args.tls.ca_file, tls_mode != TlsMode::Plain) {
+        check_ca_file(path).map_err(|err| anyhow::anyhow!("--ca-file: {err}"))?;
+    }
     let port = target.port.unwrap_or(tls_mode.default_port());
     Ok(ProbeSettings {
         target_input: args.target.clone(),
@@ -216,6 +219,18 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
         },
         pipelining: !args.no_pipelining,
     })
+}
+
+/// The warning for a `--ca-file` that cannot be used on a probe without TLS, where it would otherwise be ignored
+/// in silence. (With TLS, [`settings`] refuses such a file.)
+pub fn ca_file_warning(tls: &TlsArgs) -> Option<String> {
+    let path = tls.ca_file.as_ref()?;
+    if tls.mode() != TlsMode::Plain {
+        return None;
+    }
+    check_ca_file(path)
+        .err()
+        .map(|err| format!("warning: --ca-file is not used without --tls or --starttls, and {err}"))
 }
 
 /// Asks on the terminal (stderr for the question, stdin for the answer).
@@ -259,6 +274,13 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         Ok(s) => s,
         Err(err) => return usage_error(args.json, &err),
     };
+    if let Some(warning) = ca_file_warning(&args.tls) {
+        eprintln!("imapref: {warning}");
+    }
+    if settings.tls_mode != TlsMode::Plain {
+        // The trust store and CA file load in the background, during the password prompt, connect and greeting.
+        crate::transport::prewarm(&settings.tls);
+    }
     let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
     let password = match args.password.read(&prompt) {
         Ok(p) => p,

@@ -38,7 +38,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use banner::{run_foreground, write_banner};
-pub use net::ConnectionLimits;
+pub use net::{ConnectionLimits, ConnectionRecord};
 pub use scenario::{Scenario, ScenarioInfo};
 pub use users::LabUser;
 
@@ -293,6 +293,7 @@ impl Lab {
         let ca = CaFile::create(&certificates.ca_pem)?;
         let shared = Arc::new(net::Shared {
             connections_served: AtomicU64::new(0),
+            connections: std::sync::Mutex::default(),
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             limits,
             acceptor,
@@ -399,6 +400,14 @@ impl Lab {
     /// Connections accepted so far, on every listener.
     pub fn connections_served(&self) -> u64 {
         self.counters.connections_served.load(Ordering::Relaxed)
+    }
+
+    /// The connections accepted so far (the newest 1024), oldest first, each with its server, whether it came over
+    /// implicit TLS, whether it has ended, and its round trips as the client saw them
+    /// ([`ConnectionRecord::round_trips`]). Counts are updated before each answer is written, so once a client has
+    /// read an answer, the round trip is counted.
+    pub fn connections(&self) -> Vec<ConnectionRecord> {
+        self.counters.records()
     }
 
     /// Stops accepting, tells open connections `* BYE` (waiting a moment for them), and returns once every

@@ -1,9 +1,10 @@
 //! The lab's sockets: one accept loop per listener, and the driver that runs a [`Connection`] over a socket: framing
 //! with small limits, `+` continuations for synchronizing literals, the STARTTLS upgrade, the idle timeout, the
-//! connection limit and shutdown.
+//! connection limit and shutdown, and the per-connection [`ConnectionRecord`] with its round-trip count.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -55,10 +56,62 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How long closing a connection (TLS close_notify, FIN) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How many connection records [`Shared::connections`] keeps: the newest, so that a lab left running for days does
+/// not grow.
+pub const RECORDS_KEPT: usize = 1024;
+
+/// One connection as the lab saw it, for tests that count round trips (see [`Lab::connections`](super::Lab::connections)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    /// The server's role (`front`, `home`, ...).
+    pub role: String,
+    /// True when it arrived on the implicit-TLS listener.
+    pub implicit_tls: bool,
+    /// Round trips as the client sees them, counted on the server side: the number of times the server, having
+    /// read new input it was waiting for, answered. The greeting is not one; bytes the client pipelined in one write
+    /// and the server read at once get one answer, so one round trip; the `+` continuation of a synchronizing
+    /// literal is one; the TLS handshake's own round trips (implicit TLS, after STARTTLS) are not counted; a BYE
+    /// sent on an idle timeout or at shutdown is not an answer.
+    pub round_trips: u32,
+    /// True once the connection has ended.
+    pub closed: bool,
+}
+
+/// The live counters behind a [`ConnectionRecord`].
+#[derive(Debug)]
+pub(crate) struct ConnectionCounters {
+    role: String,
+    implicit_tls: bool,
+    round_trips: AtomicU32,
+    closed: AtomicBool,
+}
+
+impl ConnectionCounters {
+    fn record(&self) -> ConnectionRecord {
+        ConnectionRecord {
+            role: self.role.clone(),
+            implicit_tls: self.implicit_tls,
+            round_trips: self.round_trips.load(Ordering::SeqCst),
+            closed: self.closed.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Marks the connection closed however its task ends (also when aborted).
+struct ClosedOnDrop(Arc<ConnectionCounters>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+    }
+}
+
 /// What every accept loop shares.
 pub(crate) struct Shared {
     /// Connections accepted so far, on every listener.
     pub connections_served: AtomicU64,
+    /// The newest [`RECORDS_KEPT`] connections, in the order they were accepted.
+    pub connections: Mutex<VecDeque<Arc<ConnectionCounters>>>,
     /// One permit per open connection.
     pub slots: Arc<Semaphore>,
     /// The limits.
@@ -73,6 +126,37 @@ impl std::fmt::Debug for Shared {
             .field("connections_served", &self.connections_served)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// A new connection's counters, kept in the record list.
+    fn register(&self, role: &str, implicit_tls: bool) -> Arc<ConnectionCounters> {
+        let counters = Arc::new(ConnectionCounters {
+            role: role.to_string(),
+            implicit_tls,
+            round_trips: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if connections.len() >= RECORDS_KEPT {
+            connections.pop_front();
+        }
+        connections.push_back(Arc::clone(&counters));
+        counters
+    }
+
+    /// A snapshot of the kept connection records, oldest first.
+    pub fn records(&self) -> Vec<ConnectionRecord> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|counters| counters.record())
+            .collect()
     }
 }
 
@@ -93,13 +177,15 @@ pub(crate) async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((socket, _peer)) => {
                     shared.connections_served.fetch_add(1, Ordering::Relaxed);
+                    let counters = shared.register(&spec.plan.role, implicit_tls);
                     let permit = Arc::clone(&shared.slots).try_acquire_owned();
                     let spec = Arc::clone(&spec);
                     let shared = Arc::clone(&shared);
                     let stop = for_connections.clone();
                     connections.spawn(async move {
+                        let closed = ClosedOnDrop(counters);
                         match permit {
-                            Ok(_permit) => serve(socket, &spec, implicit_tls, &shared, stop).await,
+                            Ok(_permit) => serve(socket, &spec, implicit_tls, &shared, &closed.0, stop).await,
                             Err(_) => refuse(socket, &shared.limits).await,
                         }
                     });
@@ -149,9 +235,11 @@ async fn serve(
     spec: &ServerSpec,
     implicit_tls: bool,
     shared: &Shared,
+    counters: &ConnectionCounters,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = socket.set_nodelay(true);
+    let round_trips = &counters.round_trips;
     let limits = &shared.limits;
     let mut connection = Connection::new(spec, implicit_tls);
     if implicit_tls {
@@ -160,12 +248,29 @@ async fn serve(
         else {
             return;
         };
-        let _ = drive(&mut tls, &mut connection, true, limits, &mut stop).await;
+        let _ = drive(
+            &mut tls,
+            &mut connection,
+            true,
+            limits,
+            round_trips,
+            &mut stop,
+        )
+        .await;
         let _ = timeout(CLOSE_TIMEOUT, tls.shutdown()).await;
         return;
     }
     let mut socket = socket;
-    match drive(&mut socket, &mut connection, true, limits, &mut stop).await {
+    match drive(
+        &mut socket,
+        &mut connection,
+        true,
+        limits,
+        round_trips,
+        &mut stop,
+    )
+    .await
+    {
         Ok(Ending::StartTls) => {
             let Ok(Ok(mut tls)) =
                 timeout(limits.handshake_timeout, shared.acceptor.accept(socket)).await
@@ -173,7 +278,15 @@ async fn serve(
                 return;
             };
             connection.tls_started();
-            let _ = drive(&mut tls, &mut connection, false, limits, &mut stop).await;
+            let _ = drive(
+                &mut tls,
+                &mut connection,
+                false,
+                limits,
+                round_trips,
+                &mut stop,
+            )
+            .await;
             let _ = timeout(CLOSE_TIMEOUT, tls.shutdown()).await;
         }
         Ok(Ending::Closed) | Err(_) => {
@@ -194,14 +307,35 @@ fn collect(replies: Vec<Reply>, out: &mut Vec<u8>) -> Option<Ending> {
     None
 }
 
-/// Writes `out` (within the idle timeout) and clears it.
+/// Whether the server is answering input it was waiting for, and the connection's round-trip count.
+struct Answering<'a> {
+    /// True from a read of new input until the first write after it.
+    fresh_input: bool,
+    round_trips: &'a AtomicU32,
+}
+
+impl Answering<'_> {
+    /// Called before bytes are written: the first write after new input is one round trip.
+    fn answered(&mut self) {
+        if std::mem::take(&mut self.fresh_input) {
+            self.round_trips.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Writes `out` (within the idle timeout) and clears it. With `answering`, a write that answers fresh input
+/// counts a round trip (counted before the write, so a client that has read the answer sees it counted).
 async fn flush<S: AsyncWrite + Unpin>(
     stream: &mut S,
     out: &mut Vec<u8>,
     limits: &ConnectionLimits,
+    answering: Option<&mut Answering<'_>>,
 ) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
+    }
+    if let Some(answering) = answering {
+        answering.answered();
     }
     let write = async {
         stream.write_all(out).await?;
@@ -237,8 +371,13 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     connection: &mut Connection<'_>,
     greet: bool,
     limits: &ConnectionLimits,
+    round_trips: &AtomicU32,
     stop: &mut watch::Receiver<bool>,
 ) -> std::io::Result<Ending> {
+    let mut answering = Answering {
+        fresh_input: false,
+        round_trips,
+    };
     let max_literal = u64::try_from(limits.max_literal).unwrap_or(u64::MAX);
     let mut framer = Framer::new(FramerLimits {
         max_line: limits.max_line,
@@ -251,7 +390,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = Vec::new();
     if greet {
         if let Some(ending) = collect(connection.greeting(), &mut out) {
-            flush(stream, &mut out, limits).await?;
+            flush(stream, &mut out, limits, None).await?;
             return Ok(ending);
         }
     }
@@ -277,30 +416,33 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 Err(error) => connection.input_error(&frame_error_text(&error)),
             };
             if let Some(ending) = collect(replies, &mut out) {
-                flush(stream, &mut out, limits).await?;
+                flush(stream, &mut out, limits, Some(&mut answering)).await?;
                 return Ok(ending);
             }
             if out.len() >= limits.write_chunk {
-                flush(stream, &mut out, limits).await?;
+                flush(stream, &mut out, limits, Some(&mut answering)).await?;
             }
         }
-        flush(stream, &mut out, limits).await?;
+        flush(stream, &mut out, limits, Some(&mut answering)).await?;
         let read = tokio::select! {
             read = timeout(limits.idle_timeout, stream.read(&mut buf)) => read,
             () = stopped(stop) => {
                 collect(connection.shutting_down(), &mut out);
-                flush(stream, &mut out, limits).await?;
+                flush(stream, &mut out, limits, None).await?;
                 return Ok(Ending::Closed);
             }
         };
         match read {
             Err(_) => {
                 collect(connection.idle_timeout(), &mut out);
-                flush(stream, &mut out, limits).await?;
+                flush(stream, &mut out, limits, None).await?;
                 return Ok(Ending::Closed);
             }
             Ok(Ok(0)) => return Ok(Ending::Closed),
-            Ok(Ok(n)) => framer.feed(buf.get(..n).unwrap_or_default()),
+            Ok(Ok(n)) => {
+                answering.fresh_input = true;
+                framer.feed(buf.get(..n).unwrap_or_default());
+            }
             Ok(Err(error)) => return Err(error),
         }
     }

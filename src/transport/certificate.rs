@@ -1,5 +1,6 @@
 //! The server certificate as a diagnostic shows it ([`CertificateInfo`]): subject, issuer, DNS and IP SANs, validity
-//! in RFC 3339 UTC, days left, and whether it was verified ([`Verification`]). Parsed from DER with x509-parser.
+//! in RFC 3339 UTC, days left, SHA-256 fingerprint, the session's protocol and cipher, and whether it was verified
+//! ([`Verification`]). Parsed from DER with x509-parser.
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,8 +24,13 @@ pub struct CertificateInfo {
     pub days_left: i64,
     /// Whether the chain and host name were checked.
     pub verification: Verification,
-    /// The negotiated protocol, e.g. `TLSv1.3`, when the TLS library tells us (native-tls does not: `None`).
+    /// The SHA-256 fingerprint of the DER certificate, as colon-separated upper-case hex pairs (the form
+    /// `openssl x509 -fingerprint -sha256` prints).
+    pub sha256: String,
+    /// The negotiated protocol, e.g. `TLSv1.3`; `None` when the handshake stopped before it was agreed.
     pub protocol: Option<String>,
+    /// The negotiated cipher suite in OpenSSL's naming, e.g. `TLS_AES_256_GCM_SHA384`.
+    pub cipher: Option<String>,
     /// How long the TLS handshake took, in milliseconds.
     pub handshake_ms: f64,
 }
@@ -35,10 +41,29 @@ impl CertificateInfo {
         let checked = match &self.verification {
             Verification::Verified => "verified".to_string(),
             Verification::NotChecked { reason } => format!("NOT verified ({reason})"),
+            Verification::Failed { reason } => format!("verification FAILED ({reason})"),
+        };
+        let session = match (&self.protocol, &self.cipher) {
+            (Some(protocol), Some(cipher)) => format!(", {protocol} {cipher}"),
+            (Some(protocol), None) => format!(", {protocol}"),
+            _ => String::new(),
         };
         format!(
-            "{} issued by {}, expires {} ({} days), {checked}",
+            "{} issued by {}, expires {} ({} days), {checked}{session}",
             self.subject, self.issuer, self.not_after, self.days_left
+        )
+    }
+
+    /// The certificate as a failed verification shows it: subject, issuer, names, validity and fingerprint.
+    pub fn presented(&self) -> String {
+        let names = if self.sans.is_empty() {
+            "no subject alternative names".to_string()
+        } else {
+            format!("names {}", self.sans.join(", "))
+        };
+        format!(
+            "{} issued by {}, {names}, valid {} to {}, SHA-256 {}",
+            self.subject, self.issuer, self.not_before, self.not_after, self.sha256
         )
     }
 
@@ -81,6 +106,12 @@ pub enum Verification {
         /// Why, e.g. "--insecure: certificate chain and host name were not verified".
         reason: String,
     },
+    /// The certificate did not verify and the handshake was stopped; only a
+    /// [`TransportError::Tls`](super::TransportError::Tls) carries a certificate in this state.
+    Failed {
+        /// OpenSSL's verify result, e.g. "certificate has expired", "hostname mismatch".
+        reason: String,
+    },
 }
 
 /// Parses a DER certificate into [`CertificateInfo`], with `days_left` counted from `now`.
@@ -116,9 +147,23 @@ pub(crate) fn parse_der(
         not_after: rfc3339_utc(not_after),
         days_left: (not_after - unix_seconds(now)).div_euclid(86_400),
         verification,
+        sha256: sha256_fingerprint(der),
         protocol: None,
+        cipher: None,
         handshake_ms,
     })
+}
+
+/// `AB:CD:...`: SHA-256 of `der` as upper-case hex pairs.
+fn sha256_fingerprint(der: &[u8]) -> String {
+    match openssl::hash::hash(openssl::hash::MessageDigest::sha256(), der) {
+        Ok(digest) => digest
+            .iter()
+            .map(|byte| format!("{byte:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        Err(error) => format!("(not computed: {error})"),
+    }
 }
 
 /// An IPv4 (4 bytes) or IPv6 (16 bytes) SAN; anything else is malformed and skipped.
@@ -228,6 +273,15 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_are_sha256_in_colon_hex() {
+        // SHA-256("abc") from FIPS 180-2, appendix B.1.
+        assert_eq!(
+            sha256_fingerprint(b"abc"),
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
+        );
+    }
+
+    #[test]
     fn wildcards_cover_one_label() {
         let info = CertificateInfo {
             subject: String::new(),
@@ -237,7 +291,9 @@ mod tests {
             not_after: String::new(),
             days_left: 1,
             verification: Verification::Verified,
+            sha256: String::new(),
             protocol: None,
+            cipher: None,
             handshake_ms: 0.0,
         };
         assert!(info.names_host("imap.example.com"));

@@ -5,6 +5,8 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::certificate::CertificateInfo;
+
 /// The names of the phases a [`TransportError::Timeout`] can report, and that [`TransportError::phase`] returns.
 ///
 /// They are plain strings so that renderers and the JSON report can show them as they are.
@@ -68,11 +70,16 @@ pub enum TransportError {
 
     /// The TLS handshake failed: the certificate did not verify, the server does not speak TLS on this port, the
     /// versions or ciphers do not match, or the server hung up during the handshake.
-    #[error("TLS handshake failed: {reason}")]
+    #[error("TLS handshake failed: {reason}{}", presented(.certificate.as_deref()))]
     Tls {
         /// What OpenSSL (or the platform TLS library) said, tidied, e.g.
-        /// "certificate verify failed: self-signed certificate".
+        /// "certificate verify failed: self-signed certificate", with a clause on what that means for this
+        /// certificate when it is a common case.
         reason: String,
+        /// The certificate the server presented, when the handshake failed because it did not verify (its
+        /// [`verification`](CertificateInfo::verification) is [`Verification::Failed`](super::Verification::Failed)).
+        /// The `Display` text describes it after the reason.
+        certificate: Option<Box<CertificateInfo>>,
     },
 
     /// The CA file given with `--ca-file` could not be read or holds no usable certificate.
@@ -117,6 +124,15 @@ impl TransportError {
     /// local CA file is not a TLS failure of the server.
     pub fn is_tls(&self) -> bool {
         matches!(self, TransportError::Tls { .. })
+    }
+
+    /// The certificate the server presented when the handshake failed because it did not verify: for the report's
+    /// certificate section, so that the subject, issuer, names, validity and fingerprint are shown with the failure.
+    pub fn presented_certificate(&self) -> Option<&CertificateInfo> {
+        match self {
+            TransportError::Tls { certificate, .. } => certificate.as_deref(),
+            _ => None,
+        }
     }
 
     /// True when any phase timed out.
@@ -191,6 +207,14 @@ pub(crate) fn human_duration(duration: Duration) -> String {
 }
 
 /// Milliseconds as a float with microsecond precision, for timings in the report.
+/// The text after a TLS failure's reason: the presented certificate, when there is one.
+fn presented(certificate: Option<&CertificateInfo>) -> String {
+    match certificate {
+        Some(info) => format!("; the server presented {}", info.presented()),
+        None => String::new(),
+    }
+}
+
 pub(crate) fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
@@ -212,6 +236,7 @@ mod tests {
 
         let tls = TransportError::Tls {
             reason: "certificate verify failed: self-signed certificate".into(),
+            certificate: None,
         };
         assert_eq!(
             tls.to_string(),

@@ -25,10 +25,11 @@ pub struct Transport {
     local: Option<SocketAddr>,
 }
 
-/// The socket, before or after TLS.
+/// The socket, before or after TLS: the client side uses OpenSSL directly, the server side (the lab) native-tls.
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Client(Box<tls::ClientStream>),
 }
 
 impl Transport {
@@ -71,7 +72,7 @@ impl Transport {
         };
         let (stream, info) = tls::connect(tcp, host, options, self.timeout).await?;
         let transport = Transport {
-            stream: Stream::Tls(Box::new(stream)),
+            stream: Stream::Client(Box::new(stream)),
             ..self
         };
         Ok((transport, info))
@@ -95,7 +96,7 @@ impl Transport {
 
     /// True once the TLS handshake has completed.
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
+        matches!(self.stream, Stream::Tls(_) | Stream::Client(_))
     }
 
     /// Reads whatever is available into `buf` (at most `buf.len()` bytes), waiting at most the timeout.
@@ -109,6 +110,7 @@ impl Transport {
             match &mut self.stream {
                 Stream::Plain(stream) => stream.read(buf).await,
                 Stream::Tls(stream) => stream.read(buf).await,
+                Stream::Client(stream) => stream.read(buf).await,
             }
         };
         match tokio::time::timeout(timeout, read).await {
@@ -127,6 +129,7 @@ impl Transport {
             match &mut self.stream {
                 Stream::Plain(stream) => write_and_flush(stream, bytes).await,
                 Stream::Tls(stream) => write_and_flush(stream.as_mut(), bytes).await,
+                Stream::Client(stream) => write_and_flush(stream.as_mut(), bytes).await,
             }
         };
         match tokio::time::timeout(timeout, write).await {
@@ -158,6 +161,11 @@ impl Transport {
                     // close_notify first, then the TCP FIN, so the server sees an orderly end.
                     let notified = stream.shutdown().await;
                     let _ = stream.get_mut().get_mut().get_mut().shutdown().await;
+                    notified
+                }
+                Stream::Client(stream) => {
+                    let notified = stream.shutdown().await;
+                    let _ = stream.get_mut().shutdown().await;
                     notified
                 }
             }

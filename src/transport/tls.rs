@@ -1,18 +1,41 @@
-//! TLS on an open TCP connection, client and server side: options ([`TlsOptions`]), the extra trust roots from a CA
-//! file, the handshake bounded by a timeout, the peer certificate's details, and OpenSSL's error strings tidied into
-//! something a mail administrator can read.
+//! TLS on an open TCP connection, client and server side: options ([`TlsOptions`]), the client context built once
+//! per process ([`client`], [`prewarm`]), the extra trust roots from a CA file ([`check_ca_file`]), the handshake
+//! bounded by a timeout, the peer certificate's details (also when verification fails), and OpenSSL's error strings
+//! tidied into something a mail administrator can read.
+//!
+//! The client side uses OpenSSL directly (the `openssl` and `tokio-openssl` crates), not native-tls: native-tls
+//! exposes neither the negotiated protocol and cipher nor the certificate of a handshake that failed, and its
+//! connector parses the whole system bundle (`/etc/ssl/certs/ca-certificates.crt`, about 140 certificates) twice
+//! per connector: `SslConnector::builder` calls `set_default_verify_paths`, then native-tls loads the file that
+//! `openssl-probe` found once more. Here the system roots come from OpenSSL's hashed certificate directory
+//! (`OPENSSLDIR/certs`, on Debian `/etc/ssl/certs`, which `update-ca-certificates` fills from the same
+//! certificates as the bundle): OpenSSL reads only the root a chain needs, when it needs it. Where that directory
+//! has no hash links, or `SSL_CERT_FILE`/`SSL_CERT_DIR` is set, OpenSSL's default paths are loaded instead, once per
+//! context. The server side (the lab) stays on native-tls ([`tls_acceptor`](super::tls_acceptor)).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslRef, SslVerifyMode,
+};
+use openssl::x509::verify::X509CheckFlags;
+use openssl::x509::{X509VerifyResult, X509};
 use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
 use super::certificate::{parse_der, CertificateInfo, Verification};
-use super::error::{describe_io_error, millis, phase, TransportError};
+use super::error::{millis, phase, TransportError};
+
+/// The client's TLS stream.
+pub(crate) type ClientStream = tokio_openssl::SslStream<TcpStream>;
 
 /// How to check the server's certificate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
     /// Extra trusted root certificates, PEM (several may be concatenated) or a single DER certificate, on top of the
     /// system's trust store. Default `None`: the system's trust store only, as a mail client would use.
@@ -26,64 +49,339 @@ pub struct TlsOptions {
 pub const INSECURE_REASON: &str =
     "--insecure: the certificate chain and host name were not verified";
 
+/// A TLS client context for one set of [`TlsOptions`]: the system trust store and the CA file already loaded.
+/// Cheap to clone (OpenSSL reference-counts the context). Get one with [`client`].
+#[derive(Clone)]
+pub struct TlsClient {
+    context: SslContext,
+    insecure: bool,
+    /// Which build this is: the same number means the same context, loaded once.
+    build: u64,
+}
+
+impl TlsClient {
+    /// A number that identifies this context: two clients with the same number share one loaded trust store.
+    pub fn build_id(&self) -> u64 {
+        self.build
+    }
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("insecure", &self.insecure)
+            .field("build", &self.build)
+            .finish()
+    }
+}
+
+/// One cell per set of options; a failed build is not kept, so a CA file fixed in the meantime is read again.
+type Cell = Arc<tokio::sync::OnceCell<TlsClient>>;
+
+static CLIENTS: LazyLock<Mutex<HashMap<TlsOptions, Cell>>> = LazyLock::new(Mutex::default);
+static BUILDS: AtomicU64 = AtomicU64::new(0);
+
+/// Starts building the TLS client context for `options` in the background (on tokio's blocking pool), so that the
+/// system trust store and the CA file are loaded while the TCP connect and the greeting are under way. Returns at
+/// once. A later [`client`] (and so [`Transport::upgrade_tls`](super::Transport::upgrade_tls)) with equal options
+/// waits for this build instead of starting another. Errors are not reported here: the handshake reports them.
+/// Outside a tokio runtime this does nothing.
+pub fn prewarm(options: &TlsOptions) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let options = options.clone();
+        runtime.spawn(async move {
+            let _ = client(&options).await;
+        });
+    }
+}
+
+/// The TLS client context for `options`, built once per process and shared afterwards (also by [`prewarm`]).
+/// The build (trust store, CA file) runs on tokio's blocking pool. Fails with [`TransportError::CaFile`] when the CA
+/// file cannot be used.
+pub async fn client(options: &TlsOptions) -> Result<TlsClient, TransportError> {
+    let cell = {
+        let mut clients = CLIENTS.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(clients.entry(options.clone()).or_default())
+    };
+    cell.get_or_try_init(|| async {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || build_client(&options))
+            .await
+            .map_err(|error| TransportError::Tls {
+                reason: format!("the TLS setup task failed: {error}"),
+                certificate: None,
+            })?
+    })
+    .await
+    .cloned()
+}
+
+/// The cipher list of `openssl::ssl::SslConnector` (taken from Python's): OpenSSL's default without the weak ones.
+const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK";
+
+/// Builds a context: the CA file first (a bad one fails before anything else), then the system roots. Set up as
+/// `openssl::ssl::SslConnector::builder` does it, except for how the system roots are found ([`system_roots`]).
+fn build_client(options: &TlsOptions) -> Result<TlsClient, TransportError> {
+    let extra = match &options.ca_file {
+        Some(path) => load_ca_file(path)?,
+        None => Vec::new(),
+    };
+    let setup = |error: openssl::error::ErrorStack| TransportError::Tls {
+        reason: format!("cannot set up the TLS client: {error}"),
+        certificate: None,
+    };
+    let mut builder = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
+    let mut ssl_options =
+        SslOptions::ALL | SslOptions::NO_COMPRESSION | SslOptions::NO_SSLV2 | SslOptions::NO_SSLV3;
+    ssl_options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    builder.set_options(ssl_options);
+    builder.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
+    builder.set_cipher_list(CIPHERS).map_err(setup)?;
+    builder.set_verify(SslVerifyMode::PEER);
+    if !options.insecure {
+        system_roots(&mut builder).map_err(setup)?;
+    }
+    for certificate in extra {
+        // A certificate already in the store is reported as a duplicate; that is harmless.
+        let _ = builder.cert_store_mut().add_cert(certificate);
+    }
+    Ok(TlsClient {
+        context: builder.build(),
+        insecure: options.insecure,
+        build: BUILDS.fetch_add(1, Ordering::Relaxed) + 1,
+    })
+}
+
+/// Where the system's trusted roots come from, with OpenSSL's own rules (`SSL_CERT_FILE` and `SSL_CERT_DIR` first,
+/// else `OPENSSLDIR/cert.pem` and `OPENSSLDIR/certs`), but cheaper: a hashed directory is looked up lazily (one root
+/// per chain, when the chain needs it), and the bundle file is skipped when no `SSL_CERT_FILE` is set and the
+/// directory has hash links (on Debian both are made by `update-ca-certificates` from the same certificates).
+/// A bundle file that is used is parsed in full, once per context: OpenSSL 3 takes about 0.2 ms per certificate,
+/// 25-40 ms for Debian's 144 roots, which [`prewarm`] moves off the critical path.
+fn system_roots(builder: &mut SslContextBuilder) -> Result<(), openssl::error::ErrorStack> {
+    let env_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let env_dirs: Option<Vec<PathBuf>> =
+        std::env::var_os("SSL_CERT_DIR").map(|dirs| std::env::split_paths(&dirs).collect());
+    let default_dir = openssl_certs_dir();
+    let dirs = env_dirs.unwrap_or_else(|| default_dir.iter().cloned().collect());
+    let hashed = dirs.iter().any(|dir| has_hash_links(dir));
+    let file = match env_file {
+        Some(file) => Some(file),
+        None if hashed => None,
+        None => default_dir
+            .as_ref()
+            .and_then(|dir| dir.parent().map(|parent| parent.join("cert.pem"))),
+    };
+    if let Some(file) = file.filter(|file| file.is_file()) {
+        if builder.load_verify_locations(Some(&file), None).is_err() {
+            // Damaged: let OpenSSL load what it can, as it would by default.
+            return builder.set_default_verify_paths();
+        }
+    }
+    for dir in dirs.iter().filter(|dir| dir.is_dir()) {
+        builder.load_verify_locations(None, Some(dir))?;
+    }
+    Ok(())
+}
+
+/// `OPENSSLDIR/certs`, from `OPENSSLDIR: "/usr/lib/ssl"` as the library reports it.
+fn openssl_certs_dir() -> Option<PathBuf> {
+    let reported = openssl::version::dir();
+    let dir = reported
+        .strip_prefix("OPENSSLDIR:")
+        .unwrap_or(reported)
+        .trim()
+        .trim_matches('"');
+    (!dir.is_empty()).then(|| Path::new(dir).join("certs"))
+}
+
+/// True when `dir` holds at least one `XXXXXXXX.N` subject-hash link, as `c_rehash`/`openssl rehash` make them.
+fn has_hash_links(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match name.split_once('.') {
+            Some((hash, n)) => {
+                hash.len() == 8
+                    && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            }
+            None => false,
+        }
+    })
+}
+
 /// The client handshake: SNI and host name check against `host`, bounded by `timeout`. Returns the TLS stream and the
-/// server certificate's details.
+/// server certificate's details, with the negotiated protocol and cipher. When verification fails, the error carries
+/// the certificate that was presented.
 pub(crate) async fn connect(
     tcp: TcpStream,
     host: &str,
     options: &TlsOptions,
     timeout: Duration,
-) -> Result<(TlsStream<TcpStream>, CertificateInfo), TransportError> {
-    let connector = connector(options)?;
+) -> Result<(ClientStream, CertificateInfo), TransportError> {
+    let client = client(options).await?;
     let host = host
         .strip_prefix('[')
         .and_then(|rest| rest.strip_suffix(']'))
         .unwrap_or(host);
+    let setup = |error: openssl::error::ErrorStack| TransportError::Tls {
+        reason: format!("cannot set up the TLS connection: {error}"),
+        certificate: None,
+    };
+    let mut ssl = Ssl::new(&client.context).map_err(setup)?;
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    if ip.is_none() {
+        // SNI carries names only (RFC 6066).
+        ssl.set_hostname(host).map_err(setup)?;
+    }
+    if client.insecure {
+        ssl.set_verify(SslVerifyMode::NONE);
+    } else {
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match ip {
+            Some(ip) => param.set_ip(ip).map_err(setup)?,
+            None => param.set_host(host).map_err(setup)?,
+        }
+    }
+    let mut stream = ClientStream::new(ssl, tcp).map_err(setup)?;
 
     let started = Instant::now();
-    let stream = match tokio::time::timeout(timeout, connector.connect(host, tcp)).await {
+    match tokio::time::timeout(timeout, Pin::new(&mut stream).connect()).await {
         Err(_) => {
             return Err(TransportError::Timeout {
                 phase: phase::TLS_HANDSHAKE,
                 after: timeout,
             })
         }
-        Ok(Err(error)) => {
-            return Err(TransportError::Tls {
-                reason: tidy_tls_error(&error.to_string()),
-            })
-        }
-        Ok(Ok(stream)) => stream,
-    };
+        Ok(Err(error)) => return Err(handshake_failure(stream.ssl(), host, &error, started)),
+        Ok(Ok(())) => {}
+    }
     let handshake_ms = millis(started.elapsed());
 
-    let der = peer_certificate_der(&stream)?;
-    let verification = if options.insecure {
+    let verification = if client.insecure {
         Verification::NotChecked {
             reason: INSECURE_REASON.into(),
         }
     } else {
         Verification::Verified
     };
-    let info =
-        parse_der(&der, verification, handshake_ms, SystemTime::now()).map_err(|reason| {
-            TransportError::Tls {
-                reason: format!("cannot parse the server certificate: {reason}"),
-            }
-        })?;
+    let Some(certificate) = presented_certificate(stream.ssl()) else {
+        return Err(TransportError::Tls {
+            reason: "the server presented no certificate".into(),
+            certificate: None,
+        });
+    };
+    let info = describe(stream.ssl(), &certificate, verification, handshake_ms)?;
     Ok((stream, info))
 }
 
-/// The DER bytes of the certificate the server presented.
-fn peer_certificate_der(stream: &TlsStream<TcpStream>) -> Result<Vec<u8>, TransportError> {
-    let unreadable = |error: native_tls::Error| TransportError::Tls {
-        reason: format!("cannot read the server certificate: {error}"),
+/// The leaf certificate the server sent. During a failed handshake OpenSSL has not yet stored it as the peer
+/// certificate, but the chain it received is there, leaf first.
+fn presented_certificate(ssl: &SslRef) -> Option<X509> {
+    ssl.peer_certificate().or_else(|| {
+        ssl.peer_cert_chain()
+            .and_then(|chain| chain.iter().next().map(|leaf| leaf.to_owned()))
+    })
+}
+
+/// A certificate's details with the session's protocol and cipher.
+fn describe(
+    ssl: &SslRef,
+    certificate: &X509,
+    verification: Verification,
+    handshake_ms: f64,
+) -> Result<CertificateInfo, TransportError> {
+    let unreadable = |reason: String| TransportError::Tls {
+        reason: format!("cannot parse the server certificate: {reason}"),
+        certificate: None,
     };
-    match stream.get_ref().peer_certificate().map_err(unreadable)? {
-        Some(certificate) => certificate.to_der().map_err(unreadable),
-        None => Err(TransportError::Tls {
-            reason: "the server presented no certificate".into(),
-        }),
+    let der = certificate
+        .to_der()
+        .map_err(|error| unreadable(error.to_string()))?;
+    let mut info =
+        parse_der(&der, verification, handshake_ms, SystemTime::now()).map_err(unreadable)?;
+    let version = ssl.version_str();
+    if version != "unknown" {
+        info.protocol = Some(version.to_string());
+    }
+    info.cipher = ssl.current_cipher().map(|cipher| cipher.name().to_string());
+    Ok(info)
+}
+
+/// The error for a handshake that failed: why, in words, and the certificate the server presented, if it did.
+fn handshake_failure(
+    ssl: &SslRef,
+    host: &str,
+    error: &openssl::ssl::Error,
+    started: Instant,
+) -> TransportError {
+    let verify = ssl.verify_result();
+    if verify == X509VerifyResult::OK {
+        return TransportError::Tls {
+            reason: tidy_tls_error(&error.to_string()),
+            certificate: None,
+        };
+    }
+    let why = verify.error_string();
+    let certificate = presented_certificate(ssl).and_then(|certificate| {
+        describe(
+            ssl,
+            &certificate,
+            Verification::Failed {
+                reason: why.to_string(),
+            },
+            millis(started.elapsed()),
+        )
+        .ok()
+    });
+    let mut reason = format!("certificate verify failed: {why}");
+    if let Some(info) = &certificate {
+        if let Some(explanation) = explain_verify_failure(verify.as_raw(), host, info) {
+            reason.push_str(&format!(" ({explanation})"));
+        }
+    }
+    TransportError::Tls {
+        reason,
+        certificate: certificate.map(Box::new),
+    }
+}
+
+/// What a verify error means for this certificate, in one clause, for the common cases.
+fn explain_verify_failure(code: i32, host: &str, info: &CertificateInfo) -> Option<String> {
+    match code {
+        openssl_sys::X509_V_ERR_HOSTNAME_MISMATCH | openssl_sys::X509_V_ERR_IP_ADDRESS_MISMATCH => {
+            let names = if info.sans.is_empty() {
+                format!("no subject alternative name, subject {}", info.subject)
+            } else {
+                info.sans.join(", ")
+            };
+            Some(format!("{host} is not among the names it is for: {names}"))
+        }
+        openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED => {
+            Some(format!("it was valid until {}", info.not_after))
+        }
+        openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID => {
+            Some(format!("it is valid only from {}", info.not_before))
+        }
+        openssl_sys::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+        | openssl_sys::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+        | openssl_sys::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        | openssl_sys::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT => Some(format!(
+            "its issuer {} is not in the system trust store; a private CA is trusted with --ca-file",
+            info.issuer
+        )),
+        _ => None,
     }
 }
 
@@ -100,40 +398,47 @@ pub(crate) async fn accept(
         }),
         Ok(Err(error)) => Err(TransportError::Tls {
             reason: tidy_tls_error(&error.to_string()),
+            certificate: None,
         }),
         Ok(Ok(stream)) => Ok(stream),
     }
 }
 
-/// A connector that trusts the system roots plus `options.ca_file`, or anything when `options.insecure`.
-fn connector(options: &TlsOptions) -> Result<tokio_native_tls::TlsConnector, TransportError> {
-    let mut builder = native_tls::TlsConnector::builder();
-    if let Some(path) = &options.ca_file {
-        for certificate in load_ca_file(path)? {
-            builder.add_root_certificate(certificate);
-        }
-    }
-    if options.insecure {
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
-    }
-    let connector = builder.build().map_err(|error| TransportError::Tls {
-        reason: format!("cannot set up the TLS client: {error}"),
-    })?;
-    Ok(tokio_native_tls::TlsConnector::from(connector))
+/// Checks a CA file as `--ca-file` would use it, without connecting: returns how many certificates it holds, or a
+/// [`TransportError::CaFile`] saying what is wrong with the file (missing, unreadable, empty, a key instead of a
+/// certificate, damaged PEM, not a certificate at all). The CLI calls it before a probe, also when no TLS is used.
+pub fn check_ca_file(path: &Path) -> Result<usize, TransportError> {
+    load_ca_file(path).map(|certificates| certificates.len())
 }
 
 /// Every certificate in a PEM file (or the one certificate in a DER file).
-fn load_ca_file(path: &Path) -> Result<Vec<native_tls::Certificate>, TransportError> {
+fn load_ca_file(path: &Path) -> Result<Vec<X509>, TransportError> {
     let ca_error = |reason: String| TransportError::CaFile {
         path: path.to_path_buf(),
         reason,
     };
-    // A CA file is small and read once per connection; blocking the runtime for it is harmless.
-    let bytes = std::fs::read(path).map_err(|error| ca_error(describe_io_error(&error)))?;
-    if bytes.windows(11).any(|window| window == b"-----BEGIN ") {
-        let certificates = native_tls::Certificate::stack_from_pem(&bytes)
-            .map_err(|error| ca_error(format!("not valid PEM certificates: {error}")))?;
+    let bytes = std::fs::read(path).map_err(|error| ca_error(describe_file_error(&error)))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ca_error("the file is empty".into()));
+    }
+    let labels = pem_labels(&bytes);
+    if !labels.is_empty() {
+        if !labels.iter().any(|label| label == "CERTIFICATE") {
+            return Err(ca_error(format!(
+                "it holds no certificate (-----BEGIN CERTIFICATE-----), only {}",
+                labels
+                    .iter()
+                    .map(|label| format!("a {label} block"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let certificates = X509::stack_from_pem(&bytes).map_err(|error| {
+            ca_error(format!(
+                "a PEM certificate in it is damaged ({})",
+                tidy_tls_error(&error.to_string())
+            ))
+        })?;
         if certificates.is_empty() {
             return Err(ca_error(
                 "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
@@ -141,9 +446,41 @@ fn load_ca_file(path: &Path) -> Result<Vec<native_tls::Certificate>, TransportEr
         }
         return Ok(certificates);
     }
-    native_tls::Certificate::from_der(&bytes)
+    X509::from_der(&bytes)
         .map(|certificate| vec![certificate])
-        .map_err(|error| ca_error(format!("neither PEM nor a DER certificate: {error}")))
+        .map_err(|_| {
+            ca_error(
+                "it is neither PEM (no -----BEGIN CERTIFICATE----- line) nor a DER certificate"
+                    .into(),
+            )
+        })
+}
+
+/// The labels of the PEM blocks in `bytes`, in order: `CERTIFICATE`, `PRIVATE KEY`, ...
+fn pem_labels(bytes: &[u8]) -> Vec<String> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let mut labels = Vec::new();
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(BEGIN.len()).position(|window| window == BEGIN) {
+        rest = &rest[at + BEGIN.len()..];
+        let end = rest
+            .windows(5)
+            .position(|window| window == b"-----")
+            .unwrap_or(rest.len());
+        labels.push(String::from_utf8_lossy(&rest[..end]).trim().to_string());
+        rest = &rest[end..];
+    }
+    labels
+}
+
+/// A file error in words; unlike a socket's "permission denied", this one is about file modes.
+fn describe_file_error(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied (cannot read the file)".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory, not a file".into(),
+        _ => error.to_string(),
+    }
 }
 
 /// OpenSSL's error text made readable: `error:0A000086:SSL routines:tls_post_process_server_certificate:certificate
@@ -197,6 +534,7 @@ pub(crate) fn tidy_tls_error(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::client as tls_client;
     use super::*;
     use crate::transport::test_support::{listener, write_ca_file};
     use crate::transport::{lab_cert, tls_acceptor, Endpoint, Transport};
@@ -267,6 +605,20 @@ mod tests {
             info.days_left
         );
         assert!(info.handshake_ms > 0.0);
+        // The lab's native-tls acceptor settles on TLS 1.2 with OpenSSL 3; either is fine here.
+        assert!(
+            matches!(info.protocol.as_deref(), Some("TLSv1.2" | "TLSv1.3")),
+            "{:?}",
+            info.protocol
+        );
+        assert!(
+            info.cipher
+                .as_deref()
+                .is_some_and(|cipher| !cipher.is_empty() && cipher != "(NONE)"),
+            "{:?}",
+            info.cipher
+        );
+        assert_eq!(info.sha256, fingerprint_of(&lab.server_cert_pem));
         let mut buf = [0u8; 64];
         let n = transport.read_some(&mut buf).await.expect("greeting");
         assert_eq!(&buf[..n], b"* OK lab ready\r\n");
@@ -313,6 +665,21 @@ mod tests {
             !text.contains("statem"),
             "OpenSSL's file names are tidied away: {text}"
         );
+        assert!(
+            text.contains(
+                "is not in the system trust store; a private CA is trusted with --ca-file"
+            ),
+            "{text}"
+        );
+        let presented = error.presented_certificate().expect("certificate shown");
+        assert_eq!(presented.subject, "CN=localhost");
+        assert!(
+            presented.issuer.contains("imapref lab CA"),
+            "{}",
+            presented.issuer
+        );
+        assert_eq!(presented.sha256, fingerprint_of(&lab.server_cert_pem));
+        assert!(text.contains(&presented.sha256), "{text}");
         let _ = server.await;
     }
 
@@ -333,9 +700,15 @@ mod tests {
 
         let text = error.to_string();
         assert!(
-            text.contains("verify failed") && text.to_lowercase().contains("hostname mismatch"),
+            text.starts_with(
+                "TLS handshake failed: certificate verify failed: hostname mismatch \
+                 (imap.example.com is not among the names it is for: localhost); \
+                 the server presented CN=localhost issued by "
+            ),
             "{text}"
         );
+        let presented = error.presented_certificate().expect("certificate shown");
+        assert_eq!(presented.sans, vec!["localhost"]);
         let _ = server.await;
     }
 
@@ -385,9 +758,29 @@ mod tests {
             .map(|_| ())
             .expect_err("expired");
 
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "TLS handshake failed: certificate verify failed: certificate has expired (it was valid until "
+            ),
+            "{text}"
+        );
+        let presented = error
+            .presented_certificate()
+            .expect("the expired certificate is shown");
+        assert!(presented.is_expired());
         assert_eq!(
-            error.to_string(),
-            "TLS handshake failed: certificate verify failed: certificate has expired"
+            presented.verification,
+            Verification::Failed {
+                reason: "certificate has expired".into()
+            }
+        );
+        assert!(
+            text.contains(&format!(
+                "valid {} to {}",
+                presented.not_before, presented.not_after
+            )),
+            "{text}"
         );
         let _ = server.await;
     }
@@ -570,6 +963,155 @@ mod tests {
         assert!(matches!(error, TransportError::CaFile { .. }), "{error:?}");
         assert_eq!(error.phase(), phase::SETUP);
         let _ = server.await;
+    }
+
+    /// The SHA-256 fingerprint of the first certificate in `pem`, as `openssl x509 -fingerprint -sha256` would
+    /// print it, computed here from the DER bytes.
+    fn fingerprint_of(pem: &str) -> String {
+        let certificate = X509::from_pem(pem.as_bytes()).expect("PEM certificate");
+        let digest = certificate
+            .digest(openssl::hash::MessageDigest::sha256())
+            .expect("digest");
+        digest
+            .iter()
+            .map(|byte| format!("{byte:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    #[tokio::test]
+    async fn a_self_signed_certificate_is_shown_when_it_fails() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        let certificate = params.self_signed(&key).expect("self-signed");
+        let acceptor = tls_acceptor(certificate.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .expect("acceptor");
+        let (listener, port) = listener().await;
+        let server = tokio::spawn(async move {
+            if let Ok((tcp, _)) = listener.accept().await {
+                let _ = acceptor.accept(tcp).await;
+            }
+        });
+
+        let error = client(port, "localhost", &TlsOptions::default())
+            .await
+            .map(|_| ())
+            .expect_err("self-signed does not verify");
+
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "TLS handshake failed: certificate verify failed: self-signed certificate ("
+            ),
+            "{text}"
+        );
+        let presented = error.presented_certificate().expect("certificate shown");
+        assert_eq!(presented.subject, presented.issuer);
+        assert_eq!(presented.sha256, fingerprint_of(&certificate.pem()));
+        let _ = server.await;
+    }
+
+    #[tokio::test]
+    async fn the_client_context_is_built_once_per_set_of_options() {
+        let lab = lab_cert::generate(&["localhost"], 30).expect("lab certificates");
+        let ca = write_ca_file(&lab.ca_pem);
+        let options = TlsOptions {
+            ca_file: Some(ca.path().to_path_buf()),
+            insecure: false,
+        };
+        prewarm(&options);
+        let first = tls_client(&options).await.expect("builds");
+        let second = tls_client(&options).await.expect("cached");
+        assert_eq!(first.build_id(), second.build_id());
+
+        // Two handshakes later, still the same context.
+        for _ in 0..2 {
+            let (port, server) = tls_server(&lab).await;
+            let (transport, _) = client(port, "localhost", &options).await.expect("verifies");
+            transport.close().await;
+            assert_eq!(server.await.expect("server task"), Ok(()));
+        }
+        assert_eq!(
+            tls_client(&options).await.expect("cached").build_id(),
+            first.build_id()
+        );
+
+        let insecure = TlsOptions {
+            insecure: true,
+            ..options.clone()
+        };
+        assert_ne!(
+            tls_client(&insecure).await.expect("builds").build_id(),
+            first.build_id()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_fixed_after_a_failure_is_read_again() {
+        let file = write_ca_file("not a certificate\n");
+        let options = TlsOptions {
+            ca_file: Some(file.path().to_path_buf()),
+            insecure: false,
+        };
+        let error = tls_client(&options).await.expect_err("bad file");
+        assert!(matches!(error, TransportError::CaFile { .. }), "{error:?}");
+        let lab = lab_cert::generate(&["localhost"], 1).expect("lab certificates");
+        std::fs::write(file.path(), &lab.ca_pem).expect("rewrite");
+        tls_client(&options).await.expect("the fixed file loads");
+    }
+
+    #[test]
+    fn a_bad_ca_file_says_what_is_wrong_with_it() {
+        let reason = |path: &Path| match check_ca_file(path) {
+            Err(TransportError::CaFile { reason, .. }) => reason,
+            other => panic!("not a CA file error: {other:?}"),
+        };
+        let lab = lab_cert::generate(&["localhost"], 1).expect("lab certificates");
+
+        assert_eq!(
+            reason(Path::new("/nonexistent/imapref-ca.pem")),
+            "no such file"
+        );
+        assert_eq!(reason(write_ca_file("").path()), "the file is empty");
+        assert_eq!(
+            reason(write_ca_file(&lab.server_key_pem).path()),
+            "it holds no certificate (-----BEGIN CERTIFICATE-----), only a PRIVATE KEY block"
+        );
+        assert_eq!(
+            reason(write_ca_file("hello, I am a text file\n").path()),
+            "it is neither PEM (no -----BEGIN CERTIFICATE----- line) nor a DER certificate"
+        );
+        let damaged = lab.ca_pem.replacen('M', "!", 3);
+        assert!(
+            reason(write_ca_file(&damaged).path())
+                .starts_with("a PEM certificate in it is damaged"),
+            "{}",
+            reason(write_ca_file(&damaged).path())
+        );
+        let directory = tempfile::tempdir().expect("temporary directory");
+        assert_eq!(reason(directory.path()), "it is a directory, not a file");
+
+        assert_eq!(
+            check_ca_file(write_ca_file(&lab.ca_pem).path()).expect("good"),
+            1
+        );
+        let error = check_ca_file(Path::new("/nonexistent/imapref-ca.pem")).expect_err("missing");
+        assert_eq!(
+            error.to_string(),
+            "cannot use CA file /nonexistent/imapref-ca.pem: no such file"
+        );
+    }
+
+    #[test]
+    fn hash_links_are_recognised() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("ca-certificates.crt"), "bundle").expect("write");
+        std::fs::write(dir.path().join("README.0"), "not a hash").expect("write");
+        assert!(!has_hash_links(dir.path()));
+        std::fs::write(dir.path().join("9d04f354.0"), "a root").expect("write");
+        assert!(has_hash_links(dir.path()));
+        assert!(!has_hash_links(&dir.path().join("missing")));
+        assert!(openssl_certs_dir().is_some_and(|dir| dir.ends_with("certs")));
     }
 
     #[test]
