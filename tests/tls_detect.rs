@@ -97,3 +97,42 @@ const CLIENT_HELLO: &[u8] = &[
     0x00, 0x0b, 0x00, 0x02, 0x01, 0x00, // ec point formats: uncompressed
     0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x04, 0x01, // signature algorithms
 ];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plaintext_probe_of_an_implicit_tls_port_says_use_tls_within_seconds() {
+    let lab = lab().await;
+    let imaps = lab.front().tls.expect("front has implicit TLS").to_string();
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("imapref")
+            .expect("binary")
+            .args([
+                "probe",
+                &imaps,
+                "DOMname/UserN/AliasN",
+                "--password-env",
+                "PW",
+                "--timeout",
+                "10",
+            ])
+            .env("PW", "PASSword")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("this port speaks TLS (implicit TLS, as on 993): use --tls"),
+        "{stdout}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?}, not the 10 s timeout"
+    );
+    assert!(!stdout.contains("PASSword"));
+    lab.shutdown().await;
+}

@@ -134,5 +134,9 @@ pub async fn run(args: ShellArgs) -> anyhow::Result<i32> {
             return Ok(crate::exit::UNKNOWN);
         }
     };
+    if settings.tls_mode != crate::transport::TlsMode::Plain {
+        // Build the TLS context (trust store, --ca-file) while the connection opens.
+        crate::transport::prewarm(&settings.tls);
+    }
     shell::run(settings).await
 }

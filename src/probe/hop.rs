@@ -182,6 +182,8 @@ pub async fn run(
             walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
             let logout = Command::new(session.next_tag(), "LOGOUT");
             let queued = session.queue(&logout);
+            // The write itself is no round trip: it goes now, so the server gets LOGOUT even if the process ends.
+            let written = session.flush().await;
             walk.step(
                 "logout",
                 Mark::Info,
@@ -191,12 +193,8 @@ pub async fn run(
             walk.hop.transcript = session.transcript().entries();
             let wait = settings.session.logout_wait;
             tokio::spawn(async move {
-                if let Ok(tag) = queued {
-                    let _ = tokio::time::timeout(wait, async {
-                        session.flush().await?;
-                        session.wait_for(&tag).await
-                    })
-                    .await;
+                if let (Ok(tag), Ok(())) = (queued, written) {
+                    let _ = tokio::time::timeout(wait, session.wait_for(&tag)).await;
                 }
                 session.close().await;
             });
@@ -359,6 +357,19 @@ impl Walk<'_> {
                     Severity::Unknown,
                     format!("{server} did not greet like an IMAP server: `{line}`"),
                     "Check the port: this does not look like an IMAP server.",
+                )
+            }
+            OpenError::SpeaksTls => {
+                self.step_ms(step, Mark::Fail, ms, OpenError::SpeaksTls.to_string());
+                stop(
+                    step,
+                    DiagnosisId::Garbage,
+                    Severity::Unknown,
+                    format!(
+                        "{server} sent no greeting in plaintext: {}.",
+                        crate::transport::sniff::IMPLICIT_TLS_HINT
+                    ),
+                    "Rerun with --tls (and the port of implicit TLS, usually 993).",
                 )
             }
             OpenError::NoStartTls => {

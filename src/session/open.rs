@@ -6,7 +6,7 @@
 //! its timing, what was learned, and the failure that stopped it, if any. A `* BYE` greeting ends the opening without
 //! a failure; the caller reads the greeting (a `BYE [REFERRAL]` is a referral to follow).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -59,6 +59,9 @@ pub enum OpenError {
     /// The first line was not an IMAP greeting.
     #[error("the server did not greet like an IMAP server: `{0}` (is this the IMAP port?)")]
     NotImap(String),
+    /// A plaintext connection to a port that speaks TLS (implicit TLS, as on 993).
+    #[error("{}", crate::transport::sniff::IMPLICIT_TLS_HINT)]
+    SpeaksTls,
     /// STARTTLS is required and the server does not advertise it.
     #[error(
         "the server does not advertise STARTTLS, and --starttls requires it (use --starttls=opportunistic to go on in \
@@ -133,7 +136,7 @@ pub async fn open(
             return opening;
         }
     }
-    if let Err(failure) = steps(&mut opening, &endpoint.host, mode, tls).await {
+    if let Err(failure) = steps(&mut opening, &endpoint.host, endpoint.port, mode, tls).await {
         opening.failure = Some(failure);
     }
     opening
@@ -143,6 +146,7 @@ pub async fn open(
 async fn steps(
     opening: &mut Opening,
     host: &str,
+    port: u16,
     mode: TlsMode,
     tls: &TlsOptions,
 ) -> Result<(), OpenFailure> {
@@ -171,10 +175,12 @@ async fn steps(
     }
 
     let t = Instant::now();
-    let greeting = session
-        .read_greeting()
-        .await
-        .map_err(|e| fail("greeting", t, e.into()))?;
+    let greeting = if mode == TlsMode::Implicit {
+        session.read_greeting().await.map_err(OpenError::from)
+    } else {
+        greeting_or_tls_hint(session, host, port).await
+    }
+    .map_err(|e| fail("greeting", t, e))?;
     let is_greeting = matches!(greeting.kind, Kind::Greeting { .. });
     let line = greeting.first_line();
     let bye = greeting.status() == Some(Status::Bye);
@@ -228,6 +234,38 @@ async fn steps(
         }
     }
     Ok(())
+}
+
+/// How long a plaintext greeting may take before imapref checks whether the port speaks TLS instead. Default 1 s:
+/// real servers greet within milliseconds; an implicit-TLS port sends nothing until it gets a ClientHello.
+const TLS_SNIFF_AFTER: Duration = Duration::from_secs(1);
+
+/// Reads a plaintext greeting. When none has come after [`TLS_SNIFF_AFTER`], a TLS handshake on a second connection
+/// tells whether the port speaks implicit TLS; bytes of a TLS record where a greeting should be say the same.
+async fn greeting_or_tls_hint(
+    session: &mut Session,
+    host: &str,
+    port: u16,
+) -> Result<Response, OpenError> {
+    let first = tokio::time::timeout(TLS_SNIFF_AFTER, session.read_greeting()).await;
+    let result = match first {
+        Ok(r) => r,
+        Err(_) => {
+            let endpoint = Endpoint::new(host, port);
+            if crate::transport::speaks_tls(&endpoint, TLS_SNIFF_AFTER)
+                .await
+                .speaks_tls()
+            {
+                return Err(OpenError::SpeaksTls);
+            }
+            session.read_greeting().await
+        }
+    };
+    match result {
+        Ok(g) if crate::transport::is_tls_record(&g.raw.bytes) => Err(OpenError::SpeaksTls),
+        Ok(g) => Ok(g),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn ask_capabilities(session: &mut Session) -> Result<(), SessionError> {
