@@ -16,6 +16,7 @@
 //!
 //! Secrets have their own type ([`secret::Secret`]) and exit codes are one contract ([`exit`]).
 
+pub mod check;
 pub mod cli;
 pub mod exit;
 pub mod explain;
