@@ -9,7 +9,8 @@
 //! | [`transport`] | TCP connect (every address), implicit TLS, STARTTLS upgrade, timeouts, certificates    | yes      |
 //! | [`session`]   | one client connection: send a command, gather its responses, a redacted transcript     | yes      |
 //! | [`probe`]     | the KB walkthrough: steps, referral policy and following, diagnoses, a typed report    | yes      |
-//! | [`render`]    | human and JSON renderers; they only write to a `Write`                                 | no       |
+//! | [`check`]     | many probes from a TOML file, concurrently; expectations and the worst status          | yes      |
+//! | [`render`]    | human, JSON, Nagios, OpenMetrics, JUnit and graph renderers; they only write to a `Write` | no     |
 //! | [`lab`]       | the built-in IMAP server that plays KB Q217388's Exchange 5.5 servers on loopback      | yes      |
 //! | [`shell`]     | the interactive REPL                                                                   | yes      |
 //! | [`cli`]       | clap definitions, validated settings, subcommand wiring                                | yes      |
