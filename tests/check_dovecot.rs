@@ -89,7 +89,12 @@ expect = "refused"
     })
     .await
     .expect("join");
-    let status = |i: usize| doc["checks"][i]["status"].as_str().unwrap_or("").to_string();
+    let status = |i: usize| {
+        doc["checks"][i]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(
         (status(0), status(1), status(2)),
         ("ok".into(), "ok".into(), "ok".into()),
@@ -123,7 +128,12 @@ password_env = "LAB_PW"
     })
     .await
     .expect("join");
-    let status = |i: usize| doc["checks"][i]["status"].as_str().unwrap_or("").to_string();
+    let status = |i: usize| {
+        doc["checks"][i]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(status(3), "critical", "{stdout}");
     assert_eq!(status(4), "critical", "{stdout}");
     assert_eq!(code, 2, "{stdout}");
