@@ -130,10 +130,20 @@ pub async fn run_foreground(
     out: &mut (dyn Write + Send),
 ) -> Result<(), LabError> {
     let lab = Lab::start(config).await?;
+    // Listen for Ctrl-C before saying "serving": a SIGINT sent as soon as that line is read must stop the lab
+    // cleanly, not kill the process with the default action.
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     write_banner(&lab, out)?;
     writeln!(out)?;
     writeln!(out, "serving; press Ctrl-C to stop")?;
     out.flush()?;
+    #[cfg(unix)]
+    let waited: std::io::Result<()> = {
+        interrupt.recv().await;
+        Ok(())
+    };
+    #[cfg(not(unix))]
     let waited = tokio::signal::ctrl_c().await;
     let served = lab.connections_served();
     lab.shutdown().await;
