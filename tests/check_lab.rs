@@ -459,6 +459,35 @@ async fn openmetrics_parse_with_a_real_parser_and_the_metrics_file_is_written_at
     let written = std::fs::read_to_string(&metrics).expect("metrics file");
     assert!(written.ends_with("# EOF\n"));
     parse_openmetrics(&written);
+    // `imapref probe --format openmetrics`: the same families for one probe.
+    let target = addr(&labs.kb, "front");
+    let probe = tokio::task::spawn_blocking(move || {
+        Command::cargo_bin("imapref")
+            .expect("bin")
+            .args([
+                "probe",
+                &target,
+                USER,
+                "--password-env",
+                "LAB_PW",
+                "--format",
+                "openmetrics",
+            ])
+            .env("LAB_PW", PASSWORD)
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let one = parse_openmetrics(&String::from_utf8_lossy(&probe.stdout));
+    assert!(
+        one.iter()
+            .any(|(n, l, v)| n == "imapref_referral_hops" && l["login"] == USER && *v == 1.0),
+        "{one:?}"
+    );
+    assert!(one
+        .iter()
+        .any(|(n, _, v)| n == "imapref_check_success" && *v == 1.0));
     let names: Vec<String> = std::fs::read_dir(metrics.parent().expect("dir"))
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

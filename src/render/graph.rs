@@ -5,6 +5,7 @@
 //! - a referral that failed or was refused (a loop, too many hops, the policy, a TLS downgrade, a closed port) is
 //!   red, and so is a server where a check stopped;
 //! - a dead replica (an alternative that could not be reached while a later one was) is a dashed grey edge;
+//! - a referral given and not followed, as the check expected (`follow = "never"`), is orange;
 //! - the server where a mailbox was opened is filled green.
 //!
 //! [`Topology::from_outcomes`] builds the model; [`dot`] writes Graphviz DOT, [`svg`] lays it out and draws it with the
