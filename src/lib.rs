@@ -12,13 +12,15 @@
 //! | [`transport`] | TCP connect (every address), implicit TLS, STARTTLS upgrade, timeouts, certificates    | yes      |
 //! | [`session`]   | the one async driver: the client machine over a transport, every wait bounded          | yes      |
 //! | [`probe`]     | the KB walkthrough as a short sequence over the driver; the typed report and verdict   | via session |
-//! | [`render`]    | human and JSON renderers; they only write to a `Write`                                 | no       |
+//! | [`check`]     | many probes from a TOML file, concurrently; expectations and the worst status          | via probe |
+//! | [`render`]    | human, JSON, Nagios, OpenMetrics, JUnit and graph renderers; they only write to a `Write` | no     |
 //! | [`lab`]       | the built-in IMAP server that plays KB Q217388's Exchange 5.5 servers on loopback      | yes      |
 //! | [`shell`]     | the interactive REPL: lines to the driver, engine events to the screen                 | via session |
 //! | [`cli`]       | clap definitions, validated settings, subcommand wiring                                | yes      |
 //!
 //! Secrets have their own type ([`secret::Secret`]) and exit codes are one contract ([`exit`]).
 
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod exit;

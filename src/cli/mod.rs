@@ -3,10 +3,12 @@
 //!
 //! - [`probe`]: `imapref probe` — arguments to [`ProbeSettings`](crate::probe::ProbeSettings);
 //! - [`password`]: where the password comes from (prompt, env, file, stdin), never the command line;
+//! - [`check`]: `imapref check FILE`;
 //! - [`explain`]: `imapref explain`;
 //! - [`lab`]: `imapref lab` and `imapref demo`;
 //! - [`shell`]: `imapref shell`.
 
+pub mod check;
 pub mod explain;
 pub mod lab;
 pub mod password;
@@ -38,6 +40,8 @@ pub enum Command {
     /// Walk through KB Q217388 against a server: connect, TLS, banner, capabilities, LOGIN, follow referrals, SELECT,
     /// diagnose, LOGOUT.
     Probe(probe::ProbeArgs),
+    /// Run many probes from a TOML check file, concurrently, with JSON, Nagios, OpenMetrics and JUnit output.
+    Check(check::CheckArgs),
     /// Say what server lines mean: kind, code, decoded referrals, known NO texts.
     Explain(explain::ExplainArgs),
     /// An interactive IMAP shell: the KB's telnet session with line editing, history, hidden passwords and referral
@@ -86,6 +90,7 @@ pub fn main() -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Probe(args) => probe::run(args).await,
+            Command::Check(args) => check::run(args).await,
             Command::Explain(args) => explain::run(args),
             Command::Shell(args) => shell::run(args).await,
             Command::Lab(args) => lab::run_lab(args).await,

@@ -46,6 +46,19 @@ pub enum FollowArg {
     Never,
 }
 
+/// `--format` values of `imapref probe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeFormat {
+    /// The human report.
+    Human,
+    /// One JSON document.
+    Json,
+    /// One Nagios/Icinga status line with perfdata, for a one-off check.
+    Nagios,
+    /// OpenMetrics text, ending with `# EOF`.
+    Openmetrics,
+}
+
 /// TLS options shared by `probe` and `shell`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
@@ -129,9 +142,12 @@ pub struct ProbeArgs {
     /// Warn when the certificate expires within this many days.
     #[arg(long, default_value_t = 14, value_name = "DAYS")]
     pub cert_warn_days: i64,
-    /// One JSON document instead of the human report.
-    #[arg(long)]
+    /// One JSON document instead of the human report (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// What to write: `human`, `json`, `nagios` (a status line with perfdata) or `openmetrics`.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ProbeFormat>,
     /// Add the full transcript (`C:`/`S:`, password shown as ***).
     #[arg(short, long)]
     pub verbose: bool,
@@ -272,7 +288,7 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         && std::io::stderr().is_terminal();
     let settings = match settings(&args, interactive) {
         Ok(s) => s,
-        Err(err) => return usage_error(args.json, &err),
+        Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
     };
     if let Some(warning) = ca_file_warning(&args.tls) {
         eprintln!("imapref: {warning}");
@@ -284,19 +300,24 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
     let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
     let password = match args.password.read(&prompt) {
         Ok(p) => p,
-        Err(err) => return usage_error(args.json, &err),
+        Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
     };
     let report = if interactive {
         run_asking(&settings, &password).await
     } else {
         probe::run(&settings, &password).await
     };
-    write_stdout(|out| {
-        if args.json {
-            json::write(&report, out)
-        } else {
-            human::report(&report, args.verbose, out)
+    let cert_warn_days = args.cert_warn_days;
+    write_stdout(|out| match (args.json, args.format) {
+        (true, _) | (_, Some(ProbeFormat::Json)) => json::write(&report, out),
+        (_, Some(ProbeFormat::Nagios)) => {
+            crate::render::nagios::probe(&report, cert_warn_days, out)
         }
+        (_, Some(ProbeFormat::Openmetrics)) => crate::render::openmetrics::write(
+            &[crate::check::outcome_of_probe(&report, cert_warn_days)],
+            out,
+        ),
+        _ => human::report(&report, args.verbose, out),
     })?;
     Ok(report.verdict.exit_code)
 }

@@ -3,12 +3,22 @@
 //! `Write`; they never decide anything.
 //!
 //! - [`human`]: the default, with marks, timings, the referral chain and a verdict sentence; colour when enabled;
-//! - [`json`]: one JSON document (the contract in `docs/json.md`).
+//! - [`json`]: one JSON document (the contract in `docs/json.md`);
+//! - [`check`]: a check run's summary table and JSON document;
+//! - [`nagios`]: the monitoring-plugins status line with perfdata;
+//! - [`openmetrics`]: OpenMetrics text for Prometheus;
+//! - [`junit`]: JUnit XML for CI;
+//! - [`graph`]: the referral topology as DOT, SVG or HTML.
 //!
 //! Colour is decided once at the edge ([`ColorChoice::resolve`]) and applied with `colored`'s global switch.
 
+pub mod check;
+pub mod graph;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod nagios;
+pub mod openmetrics;
 
 use std::io::IsTerminal;
 
