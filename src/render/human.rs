@@ -12,7 +12,7 @@ use colored::Colorize;
 
 use std::borrow::Cow;
 
-use crate::explain::{Explanation, ReferralKind};
+use crate::explain::{ExchangeUser, Explanation, ReferralKind, EXCHANGE_FORM_WHY};
 use crate::probe::report::{Hop, HopReason, Mark, Report, Severity, VerdictStatus};
 use crate::session::transcript::Direction;
 
@@ -171,8 +171,25 @@ fn decode_line(t: &crate::explain::ReferralTarget) -> String {
     format!("{host}, {user}{mech}{mailbox}")
 }
 
+/// What is said when the input held no line to explain.
+pub const NOTHING_TO_EXPLAIN: &str = "Nothing to explain: no server or client line was given (empty lines and # \
+     comments are skipped). Give a line, e.g. imapref explain '? NO There is no replica for that mailbox on this \
+     server.', or - to read a log from standard input.";
+
+fn exchange_words(x: &ExchangeUser) -> String {
+    format!(
+        "Exchange 5.5 form: NT domain {}, domain user {}, Exchange alias {}",
+        safe(&x.nt_domain),
+        safe(&x.domain_user),
+        safe(&x.alias)
+    )
+}
+
 /// Renders explanations of server lines, one block per line.
 pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()> {
+    if list.is_empty() {
+        return writeln!(out, "{NOTHING_TO_EXPLAIN}");
+    }
     for (i, e) in list.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -188,6 +205,9 @@ pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()>
             )?;
         }
         writeln!(out, "  meaning:   {}", safe(&e.summary))?;
+        if let Some(x) = &e.exchange_user {
+            writeln!(out, "  login:     {}", exchange_words(x))?;
+        }
         if let Some(p) = &e.product {
             writeln!(
                 out,
@@ -246,8 +266,12 @@ pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()>
         if let Some(d) = &e.diagnosis {
             writeln!(out, "  diagnosis: {}", safe(d.meaning))?;
             if e.referral.is_none() {
-                writeln!(out, "  next:      {}", safe(d.next_step))?;
+                let next = e.next_step.as_deref().unwrap_or(d.next_step);
+                writeln!(out, "  next:      {}", safe(next))?;
             }
+        }
+        if e.exchange_user.is_some() {
+            writeln!(out, "  why:       {EXCHANGE_FORM_WHY}")?;
         }
     }
     Ok(())
