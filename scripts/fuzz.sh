@@ -51,7 +51,7 @@ printf '\x25DOMname/User1\xffpass word\xffEntw\xc3\xbcrfe\xffNIL' > fuzz/corpus/
 # -O: optimised, but with debug assertions and overflow checks. -s none: no AddressSanitizer. imapref forbids unsafe
 # code, so ASan has little to find, and it slows the targets down many times over; panics, failed assertions,
 # overflows, timeouts and out-of-memory are still caught.
-flags=(-O -s none)
+flags=(-O -a -s none)
 echo "fuzz.sh: building the fuzz targets (cargo +nightly fuzz build ${flags[*]})"
 cargo +nightly fuzz build "${flags[@]}"
 
