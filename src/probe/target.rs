@@ -43,8 +43,8 @@ pub enum TargetError {
     /// The IMAP URL does not parse.
     #[error("the IMAP URL cannot be used: {0}")]
     Url(String),
-    /// Whitespace or control characters in the host.
-    #[error("`{0}` is not a host name: it holds spaces or control characters")]
+    /// Characters no host name or IP address can have (spaces, controls, `/`, `@`, ...), or a malformed IPv6 address.
+    #[error("`{0}` is not a host name or IP address: a host name is made of letters, digits, `-`, `.` and `_`")]
     BadHost(String),
     /// An internationalised host name that IDNA cannot convert to ASCII.
     #[error("`{host}` is not a valid internationalised host name: {reason}")]
@@ -104,14 +104,29 @@ impl Target {
         }
         // A bare IPv6 address has several colons and no port.
         let (host, port) = match input.rsplit_once(':') {
-            Some((h, _)) if h.contains(':') => (input, None),
+            Some((h, _)) if h.contains(':') => {
+                let address = input.split_once('%').map_or(input, |(a, _)| a);
+                if address.parse::<std::net::Ipv6Addr>().is_err() {
+                    return Err(TargetError::BadHost(input.into()));
+                }
+                return Ok(Target {
+                    host: input.to_string(),
+                    host_unicode: None,
+                    port: None,
+                    user: None,
+                    mailbox: None,
+                });
+            }
             Some((h, p)) => (h, Some(parse_port(p)?)),
             None => (input, None),
         };
         if host.is_empty() {
             return Err(TargetError::Empty);
         }
-        if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let host_char =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || !c.is_ascii();
+        if !host.chars().all(host_char) || host.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(TargetError::BadHost(host.into()));
         }
         let (host, host_unicode) = ascii_host(host)?;
@@ -259,6 +274,19 @@ mod tests {
 
     #[test]
     fn names_idna_cannot_convert_are_refused() {
+        // Found by the `target` fuzz target: a URL with another scheme once passed as a bare IPv6 address.
+        for bad in [
+            "iiap://DOM%2Fuser%2Falias@host:143/INBOX",
+            "a:b:c",
+            "user@host",
+            "host/INBOX",
+            "h%st",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(TargetError::BadHost(_))),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             Target::parse("a\u{fffd}b.de"),
             Err(TargetError::BadIdn { .. })
