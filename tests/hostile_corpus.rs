@@ -718,8 +718,22 @@ fn a_wrong_tag_line_every_second() {
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
-fn a_referral_with_60_alternatives_to_silent_servers() {
+fn a_login_referral_with_60_alternatives_to_silent_servers() {
+    let silent: Vec<Hostile> = (0..60)
+        .map(|_| Hostile::start(Behaviour::SilentGreeting))
+        .collect();
+    let urls: Vec<String> = silent.iter().map(|s| s.url(USER)).collect();
+    let s = login_answer(&format!(
+        "{{tag}} NO [REFERRAL {}] go there",
+        urls.join(" ")
+    ));
+    check(&s, &[], &[2]);
+    let tried = silent.iter().filter(|s| s.connections() > 0).count();
+    assert!(tried <= 10, "{tried} alternatives tried");
+}
+
+#[test]
+fn a_mailbox_referral_with_60_replicas_on_silent_servers() {
     let silent: Vec<Hostile> = (0..60)
         .map(|_| Hostile::start(Behaviour::SilentGreeting))
         .collect();
