@@ -44,7 +44,7 @@ pub enum TargetError {
     #[error("the IMAP URL cannot be used: {0}")]
     Url(String),
     /// Characters no host name or IP address can have (spaces, controls, `/`, `@`, ...), or a malformed IPv6 address.
-    #[error("`{0}` is not a host name or IP address: a host name is made of letters, digits, `-`, `.` and `_`")]
+    #[error("`{0}` is not a host name or IP address: a host name is made of letters, digits, `-`, `.`, `_` and `~`")]
     BadHost(String),
     /// An internationalised host name that IDNA cannot convert to ASCII.
     #[error("`{host}` is not a valid internationalised host name: {reason}")]
@@ -123,8 +123,9 @@ impl Target {
         if host.is_empty() {
             return Err(TargetError::Empty);
         }
-        let host_char =
-            |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || !c.is_ascii();
+        let host_char = |c: char| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') || !c.is_ascii()
+        };
         if !host.chars().all(host_char) || host.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(TargetError::BadHost(host.into()));
