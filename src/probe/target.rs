@@ -88,10 +88,7 @@ impl Target {
                 None => return Err(TargetError::BadPort(after.into())),
             };
             // An IPv6 address, with an optional zone (`fe80::1%eth0`).
-            let address = host.split_once('%').map_or(host, |(a, _)| a);
-            if address.parse::<std::net::Ipv6Addr>().is_err()
-                || host.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            if !is_ipv6(host) {
                 return Err(TargetError::BadHost(input.into()));
             }
             return Ok(Target {
@@ -105,8 +102,7 @@ impl Target {
         // A bare IPv6 address has several colons and no port.
         let (host, port) = match input.rsplit_once(':') {
             Some((h, _)) if h.contains(':') => {
-                let address = input.split_once('%').map_or(input, |(a, _)| a);
-                if address.parse::<std::net::Ipv6Addr>().is_err() {
+                if !is_ipv6(input) {
                     return Err(TargetError::BadHost(input.into()));
                 }
                 return Ok(Target {
@@ -152,6 +148,20 @@ impl Target {
             None => self.host.clone(),
         }
     }
+}
+
+/// An IPv6 address, with an optional zone of ASCII letters, digits, `-`, `.` and `_` (`fe80::1%eth0`).
+fn is_ipv6(text: &str) -> bool {
+    let (address, zone) = match text.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (text, None),
+    };
+    address.parse::<std::net::Ipv6Addr>().is_ok()
+        && zone.is_none_or(|z| {
+            !z.is_empty()
+                && z.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        })
 }
 
 /// The ASCII form of a host, and the form as typed when that differs. ASCII hosts (names, IPv4, IPv6) are kept as
@@ -304,6 +314,23 @@ mod tests {
             Target::parse("[not-v6]"),
             Err(TargetError::BadHost(_))
         ));
+        // Found by the `target` fuzz target: a zone holding non-ASCII characters.
+        for bad in [
+            "[::0%\u{fffd}%%.d]",
+            "[::1%]",
+            "::1%",
+            "::1%a b",
+            "[fe80::1%eth0/x]",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(TargetError::BadHost(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Target::parse("fe80::1%eth0").map(|t| t.host),
+            Ok("fe80::1%eth0".into())
+        );
         assert_eq!(
             Target::parse("[fe80::1%eth0]:143").map(|t| t.host),
             Ok("fe80::1%eth0".into())
