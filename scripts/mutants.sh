@@ -37,11 +37,14 @@ mkdir -p target/mutants
 status=0
 cargo mutants "${args[@]}" --jobs 1 --copy-target=true --output target/mutants -- --lib || status=$?
 out=target/mutants/mutants.out
-count() { [ -f "$out/$1.txt" ] && grep -c . "$out/$1.txt" || echo 0; }
+count() { if [ -s "$out/$1.txt" ]; then grep -c . "$out/$1.txt"; else echo 0; fi; }
 caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
 viable=$((caught + missed + timeout))
 if [ "$viable" -gt 0 ]; then
   echo "mutants.sh: $caught of $viable viable mutants caught ($((100 * (caught + timeout) / viable)) % with timeouts counted as caught), $missed missed, $timeout timed out, $unviable unviable"
 fi
-[ "$missed" -gt 0 ] && { echo "mutants.sh: survivors:"; sed 's/^/  /' "$out/missed.txt"; }
+if [ "$missed" -gt 0 ]; then
+  echo "mutants.sh: survivors:"
+  sed 's/^/  /' "$out/missed.txt"
+fi
 exit "$status"

@@ -175,9 +175,20 @@ fn ascii_host(host: &str) -> Result<(String, Option<String>), TargetError> {
         reason,
     };
     match url::Host::parse(host) {
-        Ok(url::Host::Domain(ascii)) if ascii.is_ascii() && !ascii.is_empty() => {
+        // IDNA maps some characters to ASCII punctuation (a fullwidth `；` becomes `;`): the result must still be a
+        // host name.
+        Ok(url::Host::Domain(ascii))
+            if !ascii.is_empty()
+                && ascii
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')) =>
+        {
             Ok((ascii, Some(host.to_string())))
         }
+        Ok(url::Host::Domain(ascii)) => Err(bad(format!(
+            "its ASCII form `{}` holds characters a host name cannot have",
+            ascii.escape_default()
+        ))),
         Ok(other) => Ok((other.to_string(), Some(host.to_string()))),
         Err(e) => Err(bad(e.to_string())),
     }
@@ -313,6 +324,11 @@ mod tests {
         assert!(matches!(
             Target::parse("[not-v6]"),
             Err(TargetError::BadHost(_))
+        ));
+        // Found by the `target` fuzz target: IDNA maps the fullwidth semicolon to `;`.
+        assert!(matches!(
+            Target::parse("b\u{ff1b}"),
+            Err(TargetError::BadIdn { .. })
         ));
         // Found by the `target` fuzz target: a zone holding non-ASCII characters.
         for bad in [
