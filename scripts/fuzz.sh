@@ -17,7 +17,7 @@ seconds="${1:-10}"
 case "$seconds" in
   '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number, not \`$seconds\`" >&2; exit 2 ;;
 esac
-targets=(framing_parse imap_url client_command)
+targets=(framing_parse imap_url client_command target explain)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: skipped: no nightly toolchain (rustup toolchain install nightly)"
@@ -47,11 +47,19 @@ done
 printf '? login DOMname/UserN/AliasN PASSword\r\n' > fuzz/corpus/client_command/seed-kb-login
 printf 'a1 SELECT {5+}\r\nEntw\xc3\xbc "x y" (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n' > fuzz/corpus/client_command/seed-literal
 printf '\x25DOMname/User1\xffpass word\xffEntw\xc3\xbcrfe\xffNIL' > fuzz/corpus/client_command/seed-encode
+# target: what users type.
+printf 'mail.b\xc3\xbccher.de' > fuzz/corpus/target/seed-idn
+printf 'imap://DOM%%2Fuser%%2Falias@host:143/INBOX' > fuzz/corpus/target/seed-url
+printf '[::1]:1143' > fuzz/corpus/target/seed-v6
+# explain: byte 0 picks the prefixes (0: as given, 1: C:/S: alternating); then a log.
+{ printf '\x00'; cat "$fixture"; } > fuzz/corpus/explain/seed-fixture
+printf '\x02? login DOMname/UserN/AliasN PASSword\n? OK [REFERRAL imap://a%%2Fb%%2Fc;AUTH=*@h] x\na1 LOGIN {4}\n+ go\njdoe {7}\n+ go\nhunter2\na2 AUTHENTICATE PLAIN\n+\nAGpk\na2 OK\n' > fuzz/corpus/explain/seed-log
 
-# -O: optimised, but with debug assertions and overflow checks. -s none: no AddressSanitizer. imapref forbids unsafe
+# -O -a: optimised, with debug assertions and overflow checks (cargo-fuzz 0.13 adds them to an -O build only with -a,
+# and rustc turns overflow checks on with debug assertions). -s none: no AddressSanitizer. imapref forbids unsafe
 # code, so ASan has little to find, and it slows the targets down many times over; panics, failed assertions,
 # overflows, timeouts and out-of-memory are still caught.
-flags=(-O -s none)
+flags=(-O -a -s none)
 echo "fuzz.sh: building the fuzz targets (cargo +nightly fuzz build ${flags[*]})"
 cargo +nightly fuzz build "${flags[@]}"
 

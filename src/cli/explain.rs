@@ -33,6 +33,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
             .collect()
     };
     let explanations = explain_lines(lines.iter().map(String::as_str));
+    if explanations.is_empty() && args.json {
+        // The JSON stays a document (an empty list); the note goes to standard error.
+        eprintln!("{}", human::NOTHING_TO_EXPLAIN);
+    }
     write_stdout(|out| {
         if args.json {
             json::write(&explanations, out)

@@ -10,9 +10,10 @@ pub mod product;
 use serde::Serialize;
 
 use crate::proto::code::{Code, ReferralUrl};
-use crate::proto::command::redact_raw_line;
+use crate::proto::command::{line_has_tag, secret_start};
 use crate::proto::response::{raw_from_line, Kind, Response, Status};
 use crate::proto::url::UrlAuth;
+use crate::secret::REDACTED;
 use known_text::KnownText;
 use product::Product;
 
@@ -43,6 +44,46 @@ pub struct ReferralTarget {
     pub mailbox: Option<String>,
     /// Why the URL cannot be followed, when it does not parse.
     pub error: Option<String>,
+}
+
+/// A login name of Exchange 5.5's form `DOMAIN/user/alias` (or with `\\`), broken down. See [`EXCHANGE_FORM_WHY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExchangeUser {
+    /// The Windows NT domain that holds the account (`redmond`).
+    pub nt_domain: String,
+    /// The NT account (domain user) that authenticates (`reedl`).
+    pub domain_user: String,
+    /// The Exchange alias: which mailbox that account opens (`imapf`).
+    pub alias: String,
+}
+
+/// Why Exchange 5.5 wants the three-part login name.
+pub const EXCHANGE_FORM_WHY: &str = "Exchange 5.5 checks the password against a Windows NT domain account, and one NT \
+     account may own several mailboxes: the NT domain and the domain user say who logs in, the alias says which mailbox \
+     is opened. Without the alias (or with the wrong domain) the login fails or lands on the wrong mailbox.";
+
+impl ExchangeUser {
+    /// Breaks down `DOMAIN/user/alias` (or `DOMAIN\\user\\alias`): three non-empty parts. Anything else is `None`.
+    pub fn parse(user: &str) -> Option<ExchangeUser> {
+        let sep = if user.contains('/') { '/' } else { '\\' };
+        let mut parts = user.split(sep);
+        let (Some(d), Some(u), Some(a), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        if [d, u, a]
+            .iter()
+            .any(|p| p.trim().is_empty() || p.contains(['/', '\\']))
+        {
+            return None;
+        }
+        Some(ExchangeUser {
+            nt_domain: d.to_string(),
+            domain_user: u.to_string(),
+            alias: a.to_string(),
+        })
+    }
 }
 
 impl ReferralTarget {
@@ -118,28 +159,258 @@ pub struct Explanation {
     /// The server product, for a greeting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<Product>,
+    /// The login name of a client LOGIN, or the user of the first referral URL, broken down, when it has Exchange
+    /// 5.5's `DOMAIN/user/alias` form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange_user: Option<ExchangeUser>,
+    /// What to do next, when earlier lines of the same log tell more than this line alone (the "no replica" line after a
+    /// login referral names the server that referral pointed to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
 }
 
-/// Explains a sequence of lines, such as a server log or a transcript. `S: ` and `C: ` prefixes are understood (client
-/// lines are explained as commands, with passwords redacted); empty lines and `#` comments are skipped. The first server
-/// line that is an untagged OK, PREAUTH or BYE is taken as the greeting.
+/// Explains a sequence of lines, such as a server log or a transcript. `S: ` and `C: ` prefixes are understood; empty
+/// lines and `#` comments are skipped. The first server line that is an untagged OK, PREAUTH or BYE is taken as the
+/// greeting.
+///
+/// Client lines are recognised with or without `C: ` (`a3 LOGIN jdoe hunter2`, the KB's `? login DOMname/UserN/AliasN
+/// PASSword`, `AUTHENTICATE PLAIN ...`) and explained as commands with their secrets replaced by `***`: the password
+/// of LOGIN (quoted, or a literal on the lines that follow), the initial response of AUTHENTICATE and every SASL line
+/// the client sends after it, until the command's tagged completion.
+///
+/// Lines are linked: the "no replica" line after a login referral gets advice naming the server that referral named.
 pub fn explain_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Explanation> {
-    let mut seen_server_line = false;
+    let mut log = LogReader::default();
     let mut out = Vec::new();
     for line in lines {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        if let Some(command) = line.strip_prefix("C: ") {
-            out.push(explain_client_line(command));
-            continue;
-        }
-        let server = line.strip_prefix("S: ").unwrap_or(line);
-        out.push(explain_line(server, !seen_server_line));
-        seen_server_line = true;
+        out.push(log.explain(line, out.len() + 1));
     }
     out
+}
+
+/// What reading a log has learnt so far.
+#[derive(Default)]
+struct LogReader {
+    seen_server_line: bool,
+    /// The client command so far (lines joined by CRLF) when its last line ended in a literal marker.
+    pending: Option<String>,
+    /// The client sent AUTHENTICATE: its next lines are SASL responses, until the tagged completion.
+    sasl: bool,
+    /// The tag of the client command still being sent (literal data or SASL lines to come).
+    open_tag: String,
+    /// The client waits for a `+` continuation request (a synchronizing literal, or a SASL step): a `+` line is the
+    /// server's only then; otherwise it is the client's data (a password may start with `+`).
+    expect_plus: bool,
+    /// The last login referral: (its number among the explained lines, where it points, the user it names).
+    referral: Option<(usize, String, Option<String>)>,
+}
+
+impl LogReader {
+    fn explain(&mut self, line: &str, number: usize) -> Explanation {
+        if let Some(command) = line.strip_prefix("C: ").or_else(|| line.strip_prefix("C:")) {
+            return self.client(command);
+        }
+        if let Some(server) = line.strip_prefix("S: ").or_else(|| line.strip_prefix("S:")) {
+            return self.server(server, number);
+        }
+        let continuing = self.sasl || self.pending.is_some();
+        if continuing {
+            if self.expect_plus && line.starts_with('+') {
+                self.expect_plus = false;
+                return self.server(line, number);
+            }
+            // A SASL response is one base64 word: a tagged command with another tag means the exchange ended in a
+            // part of the log that is not here. Literal data, though, may look like anything.
+            let new_command = self.pending.is_none()
+                && is_client_command(line)
+                && line.split_ascii_whitespace().next() != Some(self.open_tag.as_str());
+            if new_command {
+                self.sasl = false;
+                return self.client(line);
+            }
+            if !ends_open_command(line, &self.open_tag) {
+                return self.client(line);
+            }
+        } else if is_client_command(line) {
+            return self.client(line);
+        }
+        self.server(line, number)
+    }
+
+    fn server(&mut self, line: &str, number: usize) -> Explanation {
+        let mut e = explain_line(line, !self.seen_server_line);
+        self.seen_server_line = true;
+        if e.tag.is_some() && e.status.is_some() {
+            // A tagged completion ends the command: no more literal data or SASL lines from the client.
+            self.sasl = false;
+            self.pending = None;
+        }
+        if let Some(r) = &e.referral {
+            if r.kind == ReferralKind::Login {
+                if let Some(t) = r.targets.first().filter(|t| t.error.is_none()) {
+                    let place = match (&t.host, t.port) {
+                        (Some(h), Some(p)) => crate::probe::target::authority(h, p),
+                        _ => t.raw.clone(),
+                    };
+                    self.referral = Some((number, place, t.user.clone()));
+                }
+            }
+        }
+        if let (Some(d), Some((at, place, user))) = (&e.diagnosis, &self.referral) {
+            if d.id == known_text::NO_REPLICA.id {
+                let as_user = user
+                    .as_deref()
+                    .map(|u| format!(" as {u}"))
+                    .unwrap_or_default();
+                e.next_step = Some(format!(
+                    "Line {at} referred this login to {place}: that is the user's home server. Log out here, log in \
+                     on {place}{as_user} and select the mailbox there (imapref probe follows the referral)."
+                ));
+            }
+        }
+        e
+    }
+
+    fn client(&mut self, line: &str) -> Explanation {
+        if self.sasl {
+            self.expect_plus = true;
+            let shown = if line.trim() == "*" { "*" } else { REDACTED };
+            return client_explanation(
+                shown,
+                "client continuation",
+                if shown == "*" {
+                    "The client cancels the authentication exchange.".into()
+                } else {
+                    "The client's SASL response to the server's challenge (hidden: it carries the credentials).".into()
+                },
+            );
+        }
+        let (joined, from) = match self.pending.take() {
+            Some(before) => {
+                let from = before.len() + 2;
+                (format!("{before}\r\n{line}"), from)
+            }
+            None => (line.to_string(), 0),
+        };
+        let shown = match secret_start(&joined) {
+            Some(at) if at <= from => REDACTED.to_string(),
+            Some(at) => format!("{}{REDACTED}", joined.get(from..at).unwrap_or_default()),
+            None => line.to_string(),
+        };
+        self.expect_plus = false;
+        if let Some(sync) = literal_marker(line) {
+            self.pending = Some(joined.clone());
+            self.expect_plus = sync;
+        }
+        if from == 0 {
+            self.open_tag = line
+                .split_ascii_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+        let mut words = command_words(&joined);
+        let first = words.next().unwrap_or_default();
+        let (name, args): (String, Vec<&str>) = if is_secret_command(first) {
+            (first.to_ascii_uppercase(), words.collect())
+        } else {
+            let name = words.next().unwrap_or_default().to_ascii_uppercase();
+            (name, words.collect())
+        };
+        if from > 0 {
+            return client_explanation(
+                &shown,
+                "client continuation",
+                format!(
+                    "More of the client's {name} command (literal data; a password is hidden)."
+                ),
+            );
+        }
+        if name == "AUTHENTICATE" {
+            self.sasl = true;
+            self.expect_plus = true;
+        }
+        let mut e =
+            client_explanation(&shown, "client command", format!("The client sent {name}."));
+        if !is_secret_command(first) {
+            e.tag = Some(first.to_string());
+        }
+        if name == "LOGIN" {
+            e.exchange_user = args.first().and_then(|u| ExchangeUser::parse(&unquote(u)));
+        }
+        e
+    }
+}
+
+/// The words of a client command, with a literal's data (after its CRLF) as one word.
+fn command_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['\r', '\n'])
+        .flat_map(str::split_ascii_whitespace)
+        .filter(|w| !w.starts_with('{'))
+}
+
+fn unquote(word: &str) -> String {
+    match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+        None => word.to_string(),
+    }
+}
+
+fn is_secret_command(word: &str) -> bool {
+    word.eq_ignore_ascii_case("LOGIN") || word.eq_ignore_ascii_case("AUTHENTICATE")
+}
+
+/// A client command as pasted without `C: `: a tag and a command name (`a3 LOGIN ...`, `? login ...`), or LOGIN or
+/// AUTHENTICATE with no tag.
+fn is_client_command(line: &str) -> bool {
+    let first = line.split_ascii_whitespace().next().unwrap_or_default();
+    line_has_tag(line) || is_secret_command(first)
+}
+
+/// The tagged completion (its tag and a status word) of a client command still being sent. Anything else but an
+/// awaited `+` is the client's: literal data (a password may start with `*` or `+`, or hold `OK`), or a SASL response
+/// (`*` cancels).
+fn ends_open_command(line: &str, tag: &str) -> bool {
+    let mut words = line.split_ascii_whitespace();
+    let first = words.next().unwrap_or_default();
+    first == tag
+        && words.next().is_some_and(|w| {
+            ["OK", "NO", "BAD", "BYE"]
+                .iter()
+                .any(|s| w.eq_ignore_ascii_case(s))
+        })
+}
+
+/// When a line ends in `{N}` or `{N+}` (the client sends literal data on the next line): whether the literal is
+/// synchronizing (the client first waits for `+`).
+fn literal_marker(line: &str) -> Option<bool> {
+    let inner = line.trim_end().strip_suffix('}')?;
+    let open = inner.rfind('{')?;
+    let marker = &inner[open + 1..];
+    let digits = marker.trim_end_matches(['+', '-']);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(digits.len() == marker.len())
+}
+
+fn client_explanation(shown: &str, kind: &str, summary: String) -> Explanation {
+    Explanation {
+        line: shown.to_string(),
+        kind: kind.into(),
+        tag: None,
+        status: None,
+        summary,
+        code: None,
+        code_meaning: None,
+        referral: None,
+        diagnosis: None,
+        product: None,
+        exchange_user: None,
+        next_step: None,
+    }
 }
 
 /// Explains one server line. `first` says whether it is the first line of the connection (a greeting).
@@ -168,6 +439,8 @@ pub fn explain_response(response: &Response) -> Explanation {
         referral: None,
         diagnosis: response.text().and_then(known_text::recognise),
         product: None,
+        exchange_user: None,
+        next_step: None,
     };
     let (kind, summary) = match &response.kind {
         Kind::Greeting { status, text, .. } => {
@@ -266,6 +539,11 @@ pub fn explain_response(response: &Response) -> Explanation {
     e.kind = kind.to_string();
     e.summary = summary;
     e.referral = explain_referral(response);
+    e.exchange_user = e.referral.as_ref().and_then(|r| {
+        r.targets
+            .iter()
+            .find_map(|t| t.user.as_deref().and_then(ExchangeUser::parse))
+    });
     e
 }
 
@@ -390,25 +668,6 @@ fn explain_referral(response: &Response) -> Option<ReferralExplanation> {
     })
 }
 
-fn explain_client_line(line: &str) -> Explanation {
-    let shown = redact_raw_line(line);
-    let mut words = shown.split_ascii_whitespace();
-    let tag = words.next().unwrap_or_default().to_string();
-    let name = words.next().unwrap_or_default().to_ascii_uppercase();
-    Explanation {
-        line: shown.clone(),
-        kind: "client command".into(),
-        tag: Some(tag),
-        status: None,
-        summary: format!("The client sent {name}."),
-        code: None,
-        code_meaning: None,
-        referral: None,
-        diagnosis: None,
-        product: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +729,161 @@ mod tests {
         );
         let r = e.referral.expect("a referral");
         assert!(r.next_step.contains("[::1]:1143"), "{}", r.next_step);
+    }
+
+    fn shown(lines: &[&str]) -> Vec<String> {
+        explain_lines(lines.iter().copied())
+            .into_iter()
+            .map(|e| e.line)
+            .collect()
+    }
+
+    #[test]
+    fn client_lines_without_a_prefix_are_recognised_and_masked() {
+        let e = explain_lines([
+            "a3 LOGIN jdoe hunter2",
+            "? login DOMname/UserN/AliasN PASSword",
+        ]);
+        assert_eq!(e[0].line, "a3 LOGIN jdoe ***");
+        assert_eq!(
+            (e[0].kind.as_str(), e[0].tag.as_deref()),
+            ("client command", Some("a3"))
+        );
+        assert_eq!(e[1].line, "? login DOMname/UserN/AliasN ***");
+        assert_eq!(
+            shown(&["C:a1 LOGIN \"jdoe\" \"hun \\\"ter2\"", "LOGIN jdoe hunter2"]),
+            ["a1 LOGIN \"jdoe\" ***", "LOGIN jdoe ***"]
+        );
+        // A server line is still a server line.
+        let e = explain_lines(["* OK IMAP4rev1 ready", "a3 NO LOGIN failed"]);
+        assert_eq!(e[1].kind, "tagged completion");
+    }
+
+    #[test]
+    fn literal_passwords_are_masked_on_the_lines_that_carry_them() {
+        let log = [
+            "a1 LOGIN {4}",
+            "+ Ready for literal data",
+            "jdoe {9}",
+            "+ Ready",
+            "+hunter2*",
+            "a1 NO [AUTHENTICATIONFAILED] Authentication failed.",
+            "a2 LOGIN jdoe {7+}",
+            "* OK hunter2",
+            "a2 OK done",
+        ];
+        let e = explain_lines(log);
+        let lines: Vec<&str> = e.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "a1 LOGIN {4}",
+                "+ Ready for literal data",
+                "jdoe ***",
+                "+ Ready",
+                "***",
+                "a1 NO [AUTHENTICATIONFAILED] Authentication failed.",
+                "a2 LOGIN jdoe ***",
+                "***",
+                "a2 OK done"
+            ]
+        );
+        assert_eq!(e[4].kind, "client continuation");
+        assert_eq!(e[5].kind, "tagged completion");
+    }
+
+    #[test]
+    fn authenticate_and_its_continuation_lines_are_masked() {
+        let e = explain_lines([
+            "C: a1 AUTHENTICATE PLAIN",
+            "S: +",
+            "C: AGpkb2UAaHVudGVyMg==",
+            "S: a1 OK done",
+            "a2 AUTHENTICATE PLAIN AGpkb2UAaHVudGVyMg==",
+            "a3 authenticate CRAM-MD5",
+            "+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+            "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw",
+            "+ more",
+            "*",
+            "a3 BAD cancelled",
+            "a4 SELECT INBOX",
+        ]);
+        let lines: Vec<&str> = e.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "a1 AUTHENTICATE PLAIN",
+                "+",
+                "***",
+                "a1 OK done",
+                "a2 AUTHENTICATE PLAIN ***",
+                "a3 authenticate CRAM-MD5",
+                "+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+                "***",
+                "+ more",
+                "*",
+                "a3 BAD cancelled",
+                "a4 SELECT INBOX"
+            ]
+        );
+        assert_eq!(e[1].kind, "continuation");
+        assert_eq!(e[2].kind, "client continuation");
+        assert!(e[9].summary.contains("cancels"), "{}", e[9].summary);
+        assert_eq!(e[11].kind, "client command");
+        let json = serde_json::to_string(&e).unwrap_or_default();
+        assert!(
+            !json.contains("AGpkb2UAaHVudGVyMg") && !json.contains("dGltIGI5"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn the_no_replica_line_names_the_server_the_login_referral_named() {
+        let e = explain_lines([
+            "* OK Microsoft Exchange IMAP4rev1 server version 5.5.2448.8 (reedlm4) ready",
+            "? login redmond/reedl/imapf PASSword",
+            "? OK [REFERRAL imap://redmond%2Freedl%2Fimapf;AUTH=*@reedlm1.reedlm1.com] LOGIN completed",
+            "? select inbox",
+            "? NO There is no replica for that mailbox on this server.",
+        ]);
+        assert_eq!(e[1].line, "? login redmond/reedl/imapf ***");
+        let next = e[4].next_step.as_deref().unwrap_or_default();
+        assert!(
+            next.contains("Line 3") && next.contains("reedlm1.reedlm1.com:143"),
+            "{next}"
+        );
+        assert!(next.contains("as redmond/reedl/imapf"), "{next}");
+        // Alone, the line has only the general advice.
+        let alone = explain_lines(["? NO There is no replica for that mailbox on this server."]);
+        assert_eq!(alone[0].next_step, None);
+    }
+
+    #[test]
+    fn the_exchange_form_is_broken_down() {
+        let e = explain_lines([
+            "? login redmond/reedl/imapf PASSword",
+            "? OK [REFERRAL imap://redmond%2Freedl%2Fimapf;AUTH=*@reedlm1.reedlm1.com] LOGIN completed",
+        ]);
+        let want = Some(ExchangeUser {
+            nt_domain: "redmond".into(),
+            domain_user: "reedl".into(),
+            alias: "imapf".into(),
+        });
+        assert_eq!(e[0].exchange_user, want);
+        assert_eq!(e[1].exchange_user, want);
+        assert_eq!(
+            ExchangeUser::parse("DOM\\user\\alias").map(|x| x.alias),
+            Some("alias".into())
+        );
+        for not in ["jdoe", "a/b", "a//c", "/b/c", "a/b/c/d", "a/b\\c/d"] {
+            assert_eq!(ExchangeUser::parse(not), None, "{not}");
+        }
+        let e = explain_lines(["a1 LOGIN jdoe pw"]);
+        assert_eq!(e[0].exchange_user, None);
+    }
+
+    #[test]
+    fn nothing_is_explained_from_nothing() {
+        assert!(explain_lines(["", "  ", "# a comment"]).is_empty());
     }
 }

@@ -345,4 +345,136 @@ mod tests {
             }
         );
     }
+
+    /// Every code imapref knows, as sent and as parsed: RFC 3501/9051, RFC 7162's CLOSED and all 17 of RFC 5530.
+    fn every_known_code() -> Vec<(&'static str, Code)> {
+        vec![
+            ("ALERT", Code::Alert),
+            ("PARSE", Code::Parse),
+            ("READ-ONLY", Code::ReadOnly),
+            ("READ-WRITE", Code::ReadWrite),
+            ("TRYCREATE", Code::TryCreate),
+            ("UIDVALIDITY 7", Code::UidValidity(7)),
+            ("UIDNEXT 8", Code::UidNext(8)),
+            ("UNSEEN 9", Code::Unseen(9)),
+            (
+                "PERMANENTFLAGS (\\Seen)",
+                Code::PermanentFlags(vec!["\\Seen".into()]),
+            ),
+            ("BADCHARSET (UTF-8)", Code::BadCharset(vec!["UTF-8".into()])),
+            ("BADCHARSET", Code::BadCharset(vec![])),
+            (
+                "CAPABILITY IMAP4rev1 IDLE",
+                Code::Capability(vec!["IMAP4rev1".into(), "IDLE".into()]),
+            ),
+            ("CLOSED", Code::Closed),
+            // RFC 5530, section 3, in its order.
+            ("UNAVAILABLE", Code::Unavailable),
+            ("AUTHENTICATIONFAILED", Code::AuthenticationFailed),
+            ("AUTHORIZATIONFAILED", Code::AuthorizationFailed),
+            ("EXPIRED", Code::Expired),
+            ("PRIVACYREQUIRED", Code::PrivacyRequired),
+            ("CONTACTADMIN", Code::ContactAdmin),
+            ("NOPERM", Code::NoPerm),
+            ("INUSE", Code::InUse),
+            ("EXPUNGEISSUED", Code::ExpungeIssued),
+            ("CORRUPTION", Code::Corruption),
+            ("SERVERBUG", Code::ServerBug),
+            ("CLIENTBUG", Code::ClientBug),
+            ("CANNOT", Code::Cannot),
+            ("LIMIT", Code::Limit),
+            ("OVERQUOTA", Code::OverQuota),
+            ("ALREADYEXISTS", Code::AlreadyExists),
+            ("NONEXISTENT", Code::Nonexistent),
+        ]
+    }
+
+    #[test]
+    fn every_rfc_5530_code_and_every_base_code_is_parsed() {
+        let all = every_known_code();
+        let rfc5530 = all
+            .iter()
+            .filter(|(_, c)| c.meaning().contains("(RFC 5530)"))
+            .count();
+        assert_eq!(rfc5530, 17, "RFC 5530 defines 17 codes");
+        let mut meanings = std::collections::HashSet::new();
+        for (text, want) in &all {
+            let name = text.split(' ').next().unwrap_or_default();
+            assert_eq!(&Code::parse(text), want, "{text}");
+            assert_eq!(
+                &Code::parse(&text.to_ascii_lowercase()).name(),
+                &name,
+                "{text} in lower case"
+            );
+            assert_eq!(
+                &Code::parse(&format!("  {text}  ")),
+                want,
+                "{text} with spaces around"
+            );
+            assert_eq!(want.name(), name, "{text}");
+            let meaning = want.meaning();
+            assert!(!meaning.contains("does not know"), "{text}: {meaning}");
+            if !text.starts_with("BADCHARSET (") {
+                assert!(
+                    meanings.insert(meaning.clone()),
+                    "{text}: the same meaning as another code: {meaning}"
+                );
+            }
+        }
+        assert_eq!(Code::parse("REFERRAL imap://h/").name(), "REFERRAL");
+    }
+
+    #[test]
+    fn meanings_carry_their_numbers_and_counts() {
+        assert!(Code::UidValidity(41).meaning().contains("41"));
+        assert!(Code::UidNext(42).meaning().contains("UID 42"));
+        assert!(Code::Unseen(43).meaning().contains("43"));
+        assert!(Code::PermanentFlags(vec!["\\Seen".into(), "\\*".into()])
+            .meaning()
+            .ends_with("\\Seen \\*"));
+        assert!(Code::Capability(vec!["A".into(), "B".into()])
+            .meaning()
+            .contains(" 2 "));
+        let two = Code::parse("REFERRAL imap://a/ imap://b/");
+        assert!(two.meaning().contains("2 servers"), "{}", two.meaning());
+        let one = Code::parse("REFERRAL imap://a/");
+        assert!(
+            one.meaning().starts_with("a referral:"),
+            "{}",
+            one.meaning()
+        );
+        let other = Code::parse("X-FOO bar");
+        assert_eq!(other.name(), "X-FOO");
+        assert!(other
+            .meaning()
+            .starts_with("X-FOO: a code imapref does not know"));
+        assert_eq!(Code::Alert.referral_urls(), None);
+    }
+
+    #[test]
+    fn arguments_and_their_absence() {
+        // A number code without its number, or with a bad one, is kept verbatim.
+        for text in ["UIDNEXT", "UNSEEN x", "UIDVALIDITY 99999999999"] {
+            assert!(matches!(Code::parse(text), Code::Other { .. }), "{text}");
+        }
+        assert!(matches!(Code::parse("CAPABILITY"), Code::Other { .. }));
+        assert!(matches!(Code::parse("PERMANENTFLAGS"), Code::Other { .. }));
+        // Several spaces between the name and its argument.
+        assert_eq!(Code::parse("UIDNEXT    12"), Code::UidNext(12));
+        assert_eq!(
+            Code::parse("REFERRAL   imap://a/    imap://b/")
+                .referral_urls()
+                .map(<[_]>::len),
+            Some(2)
+        );
+        assert_eq!(
+            Code::parse("X-FOO   bar"),
+            Code::Other {
+                name: "X-FOO".into(),
+                args: Some("bar".into())
+            }
+        );
+        let r = ReferralUrl::parse("imap://u@h/");
+        assert!(r.url.is_some() && r.error.is_none());
+    }
 }

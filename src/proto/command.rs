@@ -618,16 +618,31 @@ fn redact_from(line: &str, span: Span) -> String {
     out
 }
 
-/// Tries to redact `line` read as `[tag] NAME args`, the command name being the word at `name`.
-fn redact_as(line: &str, name: Span) -> Option<String> {
+/// Where the secret starts in `line` read as `[tag] NAME args`, the command name being the word at `name`.
+fn secret_as(line: &str, name: Span) -> Option<Span> {
     let word = line.get(name.start..name.end)?;
     // LOGIN user PASSWORD, AUTHENTICATE mechanism INITIAL-RESPONSE: the secret is the second argument.
     if !word.eq_ignore_ascii_case("LOGIN") && !word.eq_ignore_ascii_case("AUTHENTICATE") {
         return None;
     }
     let first_arg = next_word(line, name.end)?;
-    let secret = next_word(line, first_arg.end)?;
-    Some(redact_from(line, secret))
+    next_word(line, first_arg.end)
+}
+
+/// Tries to redact `line` read as `[tag] NAME args`, the command name being the word at `name`.
+fn redact_as(line: &str, name: Span) -> Option<String> {
+    Some(redact_from(line, secret_as(line, name)?))
+}
+
+/// The byte offset where the secret of a raw `LOGIN` or `AUTHENTICATE` command starts (the password, or the initial
+/// response), read the way [`redact_raw_line`] reads it; `None` when the line has no secret. The command may span
+/// several lines joined by CRLF (literals with their data): everything from the offset on is secret.
+pub fn secret_start(line: &str) -> Option<usize> {
+    let first = next_word(line, 0)?;
+    next_word(line, first.end)
+        .and_then(|name| secret_as(line, name))
+        .or_else(|| secret_as(line, first))
+        .map(|span| span.start)
 }
 
 /// A raw line a user typed, with the password of `LOGIN` and the initial response of `AUTHENTICATE` replaced by

@@ -563,13 +563,47 @@ mod tests {
         assert!(r[0].literals.is_empty() && r[1].literals.is_empty());
     }
 
+    /// Text for a one-line response. A line ending in `}` may be a literal announcement (`* OK {0}` starts a literal,
+    /// RFC 9051 §4.3), which is not one response of its own: such text is not generated here, so that each generated
+    /// part is exactly one response. Literals have their own generator below.
+    fn text_line() -> impl Strategy<Value = String> {
+        "[ -~]{0,30}".prop_filter("a text line, not a literal announcement", |s| {
+            !s.ends_with('}')
+        })
+    }
+
+    #[test]
+    fn a_line_ending_in_a_literal_marker_starts_a_literal() {
+        // The case the chunking property once generated (about 1 run in 100): `* OK {0}` is not a whole response.
+        let input = b"* OK {0}\r\n";
+        for chunks in [&[input.len()][..], &[1], &[3, 5]] {
+            let (r, streamed) = frame_all(FramerLimits::default(), input, chunks);
+            assert!(r.is_empty() && streamed.is_empty(), "{chunks:?}: {r:?}");
+        }
+        // With the rest of its line, it is one response holding an empty literal, however it is cut.
+        let input = b"* OK {0}\r\n tail\r\n* OK {2+}\r\nab\r\n";
+        let whole = frame_all(FramerLimits::default(), input, &[input.len()]);
+        assert_eq!(whole.0.len(), 2);
+        assert_eq!(
+            lines(&whole.0),
+            ["* OK {0}\r\n tail\r\n", "* OK {2+}\r\nab\r\n"]
+        );
+        for chunks in [&[1][..], &[2, 7], &[9]] {
+            assert_eq!(
+                frame_all(FramerLimits::default(), input, chunks),
+                whole,
+                "{chunks:?}"
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn chunking_does_not_change_the_result(
             parts in proptest::collection::vec(
                 prop_oneof![
-                    "[ -~]{0,30}".prop_map(|s| format!("* OK {s}\r\n").into_bytes()),
-                    "[ -~]{0,30}".prop_map(|s| format!("a1 NO {s}\n").into_bytes()),
+                    text_line().prop_map(|s| format!("* OK {s}\r\n").into_bytes()),
+                    text_line().prop_map(|s| format!("a1 NO {s}\n").into_bytes()),
                     proptest::collection::vec(any::<u8>(), 0..40).prop_map(|d| {
                         let mut v = format!("* 1 FETCH (BODY[] {{{}}}\r\n", d.len()).into_bytes();
                         v.extend(d);

@@ -6,11 +6,13 @@
 //! - [`url`]: IMAP URLs (RFC 5092, and the RFC 2192 forms servers still send);
 //! - [`command`]: tags, argument quoting and literals, AUTHENTICATE PLAIN, redaction for transcripts;
 //! - [`client_command`]: the server's side: parse a command a client sent;
-//! - [`mutf7`]: modified UTF-7 mailbox names.
+//! - [`mutf7`]: modified UTF-7 mailbox names;
+//! - [`display`]: terminal safety, the one function every server byte passes before it is shown.
 
 pub mod client_command;
 pub mod code;
 pub mod command;
+pub mod display;
 pub mod framing;
 pub mod mutf7;
 pub mod response;

@@ -1058,4 +1058,88 @@ mod tests {
             assert_eq!(ImapUrl::parse(&url.to_string()).unwrap(), url, "{s}");
         }
     }
+
+    // Pins for what decides where a password goes (issue 8, item 6: mutation testing).
+
+    #[test]
+    fn a_tail_right_after_the_host_slash_has_no_mailbox_and_does_not_panic() {
+        // `stop` is 0 here: the guard `stop > 0` keeps `stop - 1` from underflowing in a debug build.
+        let u = ImapUrl::parse("imap://h/;UID=1").unwrap();
+        assert_eq!(
+            (u.mailbox.as_deref(), u.rest.as_deref()),
+            (None, Some(";UID=1"))
+        );
+        assert!(u.had_trailing_slash);
+        let u = ImapUrl::parse("imap://h/?SUBJECT%20x").unwrap();
+        assert_eq!(
+            (u.mailbox.as_deref(), u.rest.as_deref()),
+            (None, Some("?SUBJECT%20x"))
+        );
+        let u = ImapUrl::parse("imap://h/A/;UID=2").unwrap();
+        assert_eq!(
+            (u.mailbox.as_deref(), u.rest.as_deref()),
+            (Some("A"), Some("/;UID=2"))
+        );
+        let u = ImapUrl::parse("imap://h/A;UID=2").unwrap();
+        assert_eq!(
+            (u.mailbox.as_deref(), u.rest.as_deref()),
+            (Some("A"), Some(";UID=2"))
+        );
+    }
+
+    #[test]
+    fn an_empty_auth_is_refused_not_taken_as_the_user() {
+        for bad in [
+            "imap://;AUTH=@h/",
+            "imap://u;AUTH=@h/",
+            "imap://;auth=@h/",
+            "imap://u;AUTH=a%20b@h/",
+        ] {
+            assert!(
+                matches!(ImapUrl::parse(bad), Err(UrlError::BadAuth(_))),
+                "{bad}: {:?}",
+                ImapUrl::parse(bad)
+            );
+        }
+        let u = ImapUrl::parse("imap://;AUTH=*@h/").unwrap();
+        assert_eq!(
+            (u.user.as_deref(), u.auth.clone()),
+            (Some(""), Some(UrlAuth::Any))
+        );
+        let u = ImapUrl::parse("imap://u;AUTH=%2A@h/").unwrap();
+        assert_eq!(
+            (u.user.as_deref(), u.auth.clone()),
+            (Some("u"), Some(UrlAuth::Any))
+        );
+        let u = ImapUrl::parse("imap://u;Auth=x-oauth2.v_1@h/").unwrap();
+        assert_eq!(u.auth, Some(UrlAuth::Mechanism("X-OAUTH2.V_1".into())));
+        let u = ImapUrl::parse("imap://u%3BAUTH%3Dx@h/").unwrap();
+        assert_eq!(
+            (u.user.as_deref(), u.auth.clone()),
+            (Some("u;AUTH=x"), None)
+        );
+    }
+
+    #[test]
+    fn uidvalidity_bounds() {
+        assert_eq!(
+            ImapUrl::parse("imap://h/A;UIDVALIDITY=1")
+                .unwrap()
+                .uidvalidity,
+            Some(1)
+        );
+        assert_eq!(
+            ImapUrl::parse("imap://h/A;UIDVALIDITY=4294967295")
+                .unwrap()
+                .uidvalidity,
+            Some(u32::MAX)
+        );
+        for bad in ["0", "4294967296", "", "+1", "1a"] {
+            let url = format!("imap://h/A;UIDVALIDITY={bad}");
+            assert!(
+                matches!(ImapUrl::parse(&url), Err(UrlError::BadUidValidity(_))),
+                "{url}"
+            );
+        }
+    }
 }

@@ -1,14 +1,25 @@
 //! The human renderer: a probe report as one line per step (mark, timing, essentials), the referral chain drawn as
 //! hops (A → B → C), the findings, and a verdict sentence naming the next thing to check; explanations of server lines.
 //! Colour comes from `colored`, switched on or off once at the edge.
+//!
+//! Every string that can hold server bytes or decoded URL parts (server names from referrals, users, mailboxes, step
+//! details, findings, the verdict, transcripts, explained lines) goes through [`safe`] (that is,
+//! [`crate::proto::display::escape_controls`]) before it is written, so a server cannot move the cursor or forge a line.
 
 use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::explain::{Explanation, ReferralKind};
+use std::borrow::Cow;
+
+use crate::explain::{ExchangeUser, Explanation, ReferralKind, EXCHANGE_FORM_WHY};
 use crate::probe::report::{Hop, HopReason, Mark, Report, Severity, VerdictStatus};
 use crate::session::transcript::Direction;
+
+/// The one gate between untrusted text and the human output.
+fn safe(text: &str) -> Cow<'_, str> {
+    crate::proto::display::escape_controls(text)
+}
 
 /// Renders a probe report. `verbose` adds each hop's transcript (`C:`/`S:` lines, passwords already `***`).
 pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
@@ -17,9 +28,9 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
         out,
         "{} {} as {}, mailbox {}{} ({})",
         "imapref probe".bold(),
-        t.server,
-        t.user,
-        t.mailbox,
+        safe(&t.server),
+        safe(&t.user),
+        safe(&t.mailbox),
         if t.read_only { " (read-only)" } else { "" },
         t.tls_mode
     )?;
@@ -29,12 +40,17 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
     }
     writeln!(out)?;
     if report.chain.len() > 1 {
-        writeln!(out, "{:<18}{}", "referral chain:", report.chain.join(" → "))?;
+        writeln!(
+            out,
+            "{:<18}{}",
+            "referral chain:",
+            safe(&report.chain.join(" → "))
+        )?;
     }
     let sent = if report.password_sent_to.is_empty() {
         "nobody".to_string()
     } else {
-        report.password_sent_to.join(", ")
+        safe(&report.password_sent_to.join(", ")).into_owned()
     };
     writeln!(out, "{:<18}{}", "password sent to:", sent)?;
     if !report.diagnoses.is_empty() {
@@ -46,7 +62,7 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
                 Severity::Critical => "critical".red(),
                 Severity::Unknown => "unknown".magenta(),
             };
-            writeln!(out, "  {:<9} {}", label, d.message)?;
+            writeln!(out, "  {:<9} {}", label, safe(&d.message))?;
         }
     }
     writeln!(out)?;
@@ -57,9 +73,9 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
         VerdictStatus::Critical => "CRITICAL".red().bold(),
         VerdictStatus::Unknown => "UNKNOWN".magenta().bold(),
     };
-    writeln!(out, "{word}: {}", v.summary)?;
+    writeln!(out, "{word}: {}", safe(&v.summary))?;
     if !v.next_step.is_empty() {
-        writeln!(out, "{} {}", "next:".bold(), v.next_step)?;
+        writeln!(out, "{} {}", "next:".bold(), safe(&v.next_step))?;
     }
     writeln!(
         out,
@@ -71,16 +87,16 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
 fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
     let why = match &hop.reason {
         HopReason::Start => "the server you named".to_string(),
-        HopReason::LoginReferral { url } => format!("login referral {url}"),
-        HopReason::MailboxReferral { url } => format!("mailbox referral {url}"),
+        HopReason::LoginReferral { url } => format!("login referral {}", safe(url)),
+        HopReason::MailboxReferral { url } => format!("mailbox referral {}", safe(url)),
     };
     writeln!(
         out,
         "{} {}  {}  as {}  ({why})",
         "hop".bold(),
         hop.number.to_string().bold(),
-        hop.server.bold(),
-        hop.user
+        safe(&hop.server).bold(),
+        safe(&hop.user)
     )?;
     for step in &hop.steps {
         let mark = match step.mark {
@@ -92,17 +108,24 @@ fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "  {mark}  {:<12} {:>8.1} ms  {}",
-            step.name, step.ms, step.detail
+            safe(&step.name),
+            step.ms,
+            safe(&step.detail)
         )?;
     }
     if let Some(referral) = hop.login.as_ref().and_then(|l| l.referral.as_ref()) {
         for target in &referral.targets {
-            writeln!(out, "        referral: {}", decode_line(target))?;
+            writeln!(out, "        referral: {}", safe(&decode_line(target)))?;
         }
     }
     if let Some(referral) = hop.select.as_ref().and_then(|s| s.referral.as_ref()) {
         for (i, target) in referral.targets.iter().enumerate() {
-            writeln!(out, "        replica {}: {}", i + 1, decode_line(target))?;
+            writeln!(
+                out,
+                "        replica {}: {}",
+                i + 1,
+                safe(&decode_line(target))
+            )?;
         }
     }
     writeln!(
@@ -118,7 +141,7 @@ fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
                 Direction::Server => "S:".normal(),
                 Direction::Note => "--".dimmed(),
             };
-            writeln!(out, "        {prefix} {}", e.text)?;
+            writeln!(out, "        {prefix} {}", safe(&e.text))?;
         }
     }
     Ok(())
@@ -148,26 +171,51 @@ fn decode_line(t: &crate::explain::ReferralTarget) -> String {
     format!("{host}, {user}{mech}{mailbox}")
 }
 
+/// What is said when the input held no line to explain.
+pub const NOTHING_TO_EXPLAIN: &str = "Nothing to explain: no server or client line was given (empty lines and # \
+     comments are skipped). Give a line, e.g. imapref explain '? NO There is no replica for that mailbox on this \
+     server.', or - to read a log from standard input.";
+
+fn exchange_words(x: &ExchangeUser) -> String {
+    format!(
+        "Exchange 5.5 form: NT domain {}, domain user {}, Exchange alias {}",
+        safe(&x.nt_domain),
+        safe(&x.domain_user),
+        safe(&x.alias)
+    )
+}
+
 /// Renders explanations of server lines, one block per line.
 pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()> {
+    if list.is_empty() {
+        return writeln!(out, "{NOTHING_TO_EXPLAIN}");
+    }
     for (i, e) in list.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}", e.line.bold())?;
-        writeln!(out, "  kind:      {}", e.kind)?;
+        writeln!(out, "{}", safe(&e.line).bold())?;
+        writeln!(out, "  kind:      {}", safe(&e.kind))?;
         if let (Some(code), Some(meaning)) = (&e.code, &e.code_meaning) {
-            writeln!(out, "  code:      {} — {meaning}", code.yellow())?;
+            writeln!(
+                out,
+                "  code:      {} — {}",
+                safe(code).yellow(),
+                safe(meaning)
+            )?;
         }
-        writeln!(out, "  meaning:   {}", e.summary)?;
+        writeln!(out, "  meaning:   {}", safe(&e.summary))?;
+        if let Some(x) = &e.exchange_user {
+            writeln!(out, "  login:     {}", exchange_words(x))?;
+        }
         if let Some(p) = &e.product {
             writeln!(
                 out,
                 "  server:    {}{}",
-                p.name,
+                safe(&p.name),
                 p.version
                     .as_deref()
-                    .map(|v| format!(" {v}"))
+                    .map(|v| format!(" {}", safe(v)))
                     .unwrap_or_default()
             )?;
         }
@@ -189,9 +237,9 @@ pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()>
                 } else {
                     "url:".into()
                 };
-                writeln!(out, "  {label:<10} {}", t.raw)?;
+                writeln!(out, "  {label:<10} {}", safe(&t.raw))?;
                 if let Some(err) = &t.error {
-                    writeln!(out, "             cannot be followed: {err}")?;
+                    writeln!(out, "             cannot be followed: {}", safe(err))?;
                     continue;
                 }
                 let user = t
@@ -200,26 +248,30 @@ pub fn explanations(list: &[Explanation], out: &mut dyn Write) -> io::Result<()>
                     .map_or("(none: keep the login name already used)".into(), |u| {
                         u.to_string()
                     });
-                writeln!(out, "             user {user}")?;
+                writeln!(out, "             user {}", safe(&user))?;
                 let mech = match t.mechanism.as_deref() {
                     None | Some("*") => "any the server offers".to_string(),
                     Some(m) => m.to_string(),
                 };
-                writeln!(out, "             mechanism {mech}")?;
+                writeln!(out, "             mechanism {}", safe(&mech))?;
                 if let (Some(h), Some(p)) = (&t.host, t.port) {
-                    writeln!(out, "             host {h}, port {p}")?;
+                    writeln!(out, "             host {}, port {p}", safe(h))?;
                 }
                 if let Some(m) = &t.mailbox {
-                    writeln!(out, "             mailbox {m}")?;
+                    writeln!(out, "             mailbox {}", safe(m))?;
                 }
             }
-            writeln!(out, "  next:      {}", r.next_step)?;
+            writeln!(out, "  next:      {}", safe(&r.next_step))?;
         }
         if let Some(d) = &e.diagnosis {
-            writeln!(out, "  diagnosis: {}", d.meaning)?;
+            writeln!(out, "  diagnosis: {}", safe(d.meaning))?;
             if e.referral.is_none() {
-                writeln!(out, "  next:      {}", d.next_step)?;
+                let next = e.next_step.as_deref().unwrap_or(d.next_step);
+                writeln!(out, "  next:      {}", safe(next))?;
             }
+        }
+        if e.exchange_user.is_some() {
+            writeln!(out, "  why:       {EXCHANGE_FORM_WHY}")?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 
 use crate::explain::{explain_response, known_text, product, ReferralKind, ReferralTarget};
 use crate::probe::target::authority;
+use crate::proto::display;
 use crate::proto::response::{Kind, Response, Status};
 
 /// An SGR colour.
@@ -58,38 +59,26 @@ pub fn status_paint(response: &Response) -> Option<Paint> {
     }
 }
 
-/// Makes server text safe for a terminal: control characters other than TAB become `\xNN`, so that a server cannot
-/// move the cursor or change colours.
+/// Makes server text safe for a terminal: the project's one escaping function,
+/// [`crate::proto::display::escape_controls`] (controls other than TAB become `\x1b`, `\r`, ...), so that a server
+/// cannot move the cursor, erase a line or change colours.
 pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if (c.is_control() && c != '\t') || c == '\u{9b}' {
-            for b in c.to_string().bytes() {
-                out.push_str(&format!("\\x{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    display::escape_controls(text).into_owned()
 }
 
 /// [`sanitize`] for text that spans lines: CRLF and LF stay line ends (as LF), other controls are escaped.
 pub fn sanitize_keep_lines(text: &str) -> String {
-    text.replace("\r\n", "\n")
-        .split('\n')
-        .map(sanitize)
-        .collect::<Vec<_>>()
-        .join("\n")
+    display::escape_keep_lines(text).into_owned()
 }
 
 /// The response as the server sent it, one line per line (line ends dropped), sanitised; the status line coloured
 /// and a REFERRAL code highlighted.
 pub fn response_text(response: &Response, color: bool) -> String {
-    let text = String::from_utf8_lossy(&response.raw.bytes);
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|l| sanitize(l.strip_suffix('\r').unwrap_or(l)))
+    let mut lines: Vec<String> = response
+        .raw
+        .bytes
+        .split(|&b| b == b'\n')
+        .map(|l| display::escape_bytes(l.strip_suffix(b"\r").unwrap_or(l)).into_owned())
         .collect();
     if lines.len() > 1 && lines.last().is_some_and(String::is_empty) {
         lines.pop();
@@ -128,6 +117,10 @@ fn paint_status_line(line: &str, p: Option<Paint>, color: bool) -> String {
 
 /// One referral target in a few words: `127.0.0.1:1144 as DOMname/UserN/AliasN, mailbox INBOX`.
 pub fn target_words(t: &ReferralTarget) -> String {
+    sanitize(&target_words_raw(t))
+}
+
+fn target_words_raw(t: &ReferralTarget) -> String {
     if let Some(err) = &t.error {
         return format!("{} (cannot be followed: {err})", t.raw);
     }
@@ -192,7 +185,7 @@ pub fn known_text_hint(response: &Response) -> Option<String> {
         .next()
         .unwrap_or(known.meaning)
         .trim_end();
-    Some(format!("  ↳ {first} (:explain for more)"))
+    Some(format!("  ↳ {} (:explain for more)", sanitize(first)))
 }
 
 /// The lines under a greeting: the product, and the capability summary when the greeting carried them.
@@ -202,8 +195,10 @@ pub fn greeting_notes(greeting: &Response) -> Vec<String> {
         if let Some(p) = product::recognise(text) {
             out.push(format!(
                 "  server: {}{}",
-                p.name,
-                p.version.map(|v| format!(" {v}")).unwrap_or_default()
+                sanitize(&p.name),
+                p.version
+                    .map(|v| format!(" {}", sanitize(&v)))
+                    .unwrap_or_default()
             ));
         }
     }
@@ -215,7 +210,7 @@ pub fn greeting_notes(greeting: &Response) -> Vec<String> {
 pub fn capability_summary(caps: &[String]) -> String {
     format!(
         "  capabilities: {}",
-        crate::explain::capability_line(caps).replacen(" capabilities;", ";", 1)
+        sanitize(&crate::explain::capability_line(caps).replacen(" capabilities;", ";", 1))
     )
 }
 
@@ -388,7 +383,22 @@ mod tests {
     #[test]
     fn terminal_escapes_from_the_server_are_defused() {
         let r = resp("* OK \x1b[2J cleared");
-        assert_eq!(response_text(&r, false), "* OK \\x1B[2J cleared");
+        assert_eq!(response_text(&r, false), "* OK \\x1b[2J cleared");
+        let r = resp("* OK x\r\x1b[2K  ok    greeting   forged line");
+        assert_eq!(
+            response_text(&r, false),
+            "* OK x\\r\\x1b[2K  ok    greeting   forged line"
+        );
+        let r = Response::parse_line(b"* OK \x1b]0;title\x07 \x08\0 bad \xff");
+        assert_eq!(
+            response_text(&r, false),
+            "* OK \\x1b]0;title\\x07 \\x08\\x00 bad \\xff"
+        );
+        let r = resp("a NO [REFERRAL imap://ev%1B%5B2Kil@h/] x");
+        assert_eq!(
+            referral_lines(&r),
+            ["  ↳ login referral (not logged in here): h:143 as ev\\x1b[2Kil; :follow goes there"]
+        );
         assert_eq!(sanitize("tab\there"), "tab\there");
         assert_eq!(sanitize_keep_lines("a\r\nb\x07\nc"), "a\nb\\x07\nc");
     }

@@ -5,8 +5,11 @@
 //! stdout and stderr. The channel is bounded, so a fast server streaming a big literal waits for the terminal instead
 //! of filling memory. [`Printer::flush`] waits until everything sent so far is out, so that a prompt never comes
 //! before the answer it follows.
+//!
+//! As a last guard, whatever goes to a terminal passes [`crate::proto::display::terminal_bytes`]: line ends, TABs and
+//! imapref's own colours are kept, every other control is escaped. Output to a pipe or a file keeps the exact bytes.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -93,6 +96,15 @@ fn with_newline(mut text: Vec<u8>) -> Vec<u8> {
     text
 }
 
+/// The bytes as they are for a pipe or a file; made safe for a terminal.
+fn for_stream(bytes: &[u8], terminal: bool) -> std::borrow::Cow<'_, [u8]> {
+    if terminal {
+        crate::proto::display::terminal_bytes(bytes)
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    }
+}
+
 fn run(mut sink: Sink, mut rx: mpsc::Receiver<Msg>) {
     while let Some(first) = rx.blocking_recv() {
         // Gather what is already waiting, so that a burst is one redraw of the prompt.
@@ -118,7 +130,8 @@ fn run(mut sink: Sink, mut rx: mpsc::Receiver<Msg>) {
             Sink::Terminal(printer) => {
                 let all: Vec<u8> = order.into_iter().flat_map(|(_, b)| b).collect();
                 if !all.is_empty() {
-                    let _ = printer.print(String::from_utf8_lossy(&all).into_owned());
+                    let safe = crate::proto::display::terminal_bytes(&all);
+                    let _ = printer.print(String::from_utf8_lossy(&safe).into_owned());
                 }
             }
             Sink::Std => {
@@ -127,11 +140,13 @@ fn run(mut sink: Sink, mut rx: mpsc::Receiver<Msg>) {
                     let _ = match stream {
                         Stream::Out => {
                             let mut o = std::io::stdout().lock();
-                            o.write_all(&bytes).and_then(|()| o.flush())
+                            let safe = for_stream(&bytes, o.is_terminal());
+                            o.write_all(&safe).and_then(|()| o.flush())
                         }
                         Stream::Err => {
                             let mut e = std::io::stderr().lock();
-                            e.write_all(&bytes).and_then(|()| e.flush())
+                            let safe = for_stream(&bytes, e.is_terminal());
+                            e.write_all(&safe).and_then(|()| e.flush())
                         }
                     };
                 }
@@ -140,5 +155,22 @@ fn run(mut sink: Sink, mut rx: mpsc::Receiver<Msg>) {
         for ack in acks {
             let _ = ack.try_send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_gets_escapes_and_a_pipe_the_exact_bytes() {
+        let server = b"* OK x\r\x1b[2K  ok    greeting   forged line\x07\n";
+        assert_eq!(&*for_stream(server, false), &server[..]);
+        assert_eq!(
+            &*for_stream(server, true),
+            &b"* OK x\\r\\x1b[2K  ok    greeting   forged line\\x07\n"[..]
+        );
+        let ours = b"\x1b[33ma1 NO nope\x1b[0m\n";
+        assert_eq!(&*for_stream(ours, true), &ours[..]);
     }
 }
