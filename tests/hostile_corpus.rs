@@ -11,7 +11,6 @@
 //!
 //! `--max-time` (a deadline for the whole run) comes with the new client engine. Until then each run gets `--timeout
 //! 2`, and the behaviours that only a whole-run deadline or the engine's per-command limits can stop are marked
-//! `#[ignore = "needs the engine's deadline/limits (issue 9)"]`; run them with `cargo test --test hostile_corpus --
 //! --ignored`. Switch [`PASS_MAX_TIME`] on when the flag exists.
 
 mod support;
@@ -32,7 +31,7 @@ const TIMEOUT: &str = "2";
 /// The deadline for a whole run, in seconds. The time bound asserted is this plus one second.
 const MAX_TIME_SECS: u64 = 8;
 /// Pass `--max-time MAX_TIME_SECS` to the binary: switch on when the engine brings the flag (issue 9, item 1).
-const PASS_MAX_TIME: bool = false;
+const PASS_MAX_TIME: bool = true;
 /// The most memory a run may take (peak resident set, VmHWM).
 const MAX_PEAK_KIB: u64 = 32 * 1024;
 /// How much of each output stream is kept for the assertions (the rest is counted and dropped).
@@ -288,14 +287,12 @@ fn greeting_without_crlf() {
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn greeting_one_byte_every_half_second() {
     let s = Hostile::start(Behaviour::GreetingDrip);
     check(&s, &[], &[3]);
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn greeting_one_byte_every_half_second_with_starttls() {
     let s = Hostile::start(Behaviour::GreetingDrip);
     check(&s, &["--starttls"], &[3]);
@@ -392,7 +389,6 @@ fn a_one_gib_fetch_literal_in_the_probe() {
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn a_one_gib_fetch_literal_in_the_shell() {
     // Today the shell gives up after --timeout on a command still streaming its literal, and its peak memory moves
     // between 16 and 39 MiB from run to run (the printer's queue of 64 KiB pieces).
@@ -689,35 +685,30 @@ fn a_login_referral_to_a_server_that_never_greets() {
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn one_million_untagged_lines() {
     let s = Hostile::start(Behaviour::UntaggedFlood(1_000_000));
     check(&s, &[], &[0, 2, 3]);
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn two_million_exists_during_select() {
     let s = Hostile::start(Behaviour::ExistsFlood(2_000_000));
     check(&s, &[], &[0, 2, 3]);
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn a_continuation_flood_after_login() {
     let s = Hostile::start(Behaviour::ContinuationFlood);
     check(&s, &[], &[2, 3]);
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn a_slow_drip_of_lines_after_login() {
     let s = Hostile::start(Behaviour::SlowDripAfterLogin);
     check(&s, &[], &[2, 3]);
 }
 
 #[test]
-#[ignore = "needs the engine's deadline/limits (issue 9)"]
 fn a_wrong_tag_line_every_second() {
     let s = Hostile::start(Behaviour::WrongTagEverySecond);
     check(&s, &[], &[2, 3]);
@@ -754,7 +745,6 @@ fn a_mailbox_referral_with_60_replicas_on_silent_servers() {
 }
 
 #[test]
-#[ignore = "needs the Redactor applied to every probe artefact (issue 9, item 5; the engine's work)"]
 fn the_password_echoed_in_a_no() {
     let s = login_answer(&format!(
         "{{tag}} NO Bad credentials: a1 LOGIN {USER} {PASSWORD}"

@@ -23,7 +23,7 @@ use crate::follow::policy::Policy;
 pub use crate::follow::HopPlan;
 use crate::follow::{Alternatives, Decision, FollowLimits, Follower, HopReason, Refusal};
 use crate::proto::code::ReferralUrl;
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 use crate::session::{Deadline, SessionOptions};
 use crate::transport::{TlsMode, TlsOptions};
 use report::{Diagnosis, DiagnosisId, Report, Severity, TargetReport, REPORT_VERSION};
@@ -297,15 +297,51 @@ impl<'a> Probe<'a> {
         Progress::Done
     }
 
-    /// The finished report, with its verdict.
+    /// The finished report, with its verdict. The password's bytes are masked in every text of it, wherever a
+    /// server echoed them.
     pub fn finish(mut self) -> Report {
         if let Some(d) = self.stop.take() {
             self.report.diagnoses.push(d);
         }
         self.report.verdict = verdict::decide(&self.report, self.reached_at.take(), self.settings);
         self.report.total_ms = crate::session::millis_since(self.started);
+        redact(&mut self.report, &Redactor::new(self.password));
         self.report
     }
+}
+
+/// Masks the password in every text of a report that can hold server bytes.
+fn redact(report: &mut Report, r: &Redactor) {
+    for hop in &mut report.hops {
+        for step in &mut hop.steps {
+            r.redact_in_place(&mut step.detail);
+        }
+        if let Some(g) = hop.greeting.as_mut() {
+            r.redact_in_place(&mut g.line);
+        }
+        for c in [&mut hop.login, &mut hop.rlist, &mut hop.select]
+            .into_iter()
+            .flatten()
+        {
+            r.redact_in_place(&mut c.text);
+            r.redact_in_place(&mut c.line);
+            r.redact_in_place(&mut c.command);
+        }
+        for e in &mut hop.transcript {
+            r.redact_in_place(&mut e.text);
+        }
+        if let Some(e) = hop.error.as_mut() {
+            r.redact_in_place(&mut e.message);
+        }
+    }
+    for d in &mut report.diagnoses {
+        r.redact_in_place(&mut d.message);
+        if let Some(n) = d.next_step.as_mut() {
+            r.redact_in_place(n);
+        }
+    }
+    r.redact_in_place(&mut report.verdict.summary);
+    r.redact_in_place(&mut report.verdict.next_step);
 }
 
 /// Runs a probe to the end with no one to ask (a referral that needs consent is refused) and returns its report.
