@@ -20,8 +20,8 @@ fi
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(src/proto/url.rs src/proto/code.rs src/explain/known_text.rs src/probe/policy.rs src/probe/verdict.rs)
-  # The referral follower, once it exists (issue 8).
+  files=(src/proto/url.rs src/proto/code.rs src/explain/known_text.rs src/probe/verdict.rs)
+  # The referral follower, its policy and the outcome classifier.
   [ -d src/follow ] && files+=(src/follow/)
 fi
 args=()

@@ -9,9 +9,7 @@
 //! - no raw control bytes in the human output (terminal safety);
 //! - for referrals that must not be followed, that the second server never received LOGIN or AUTHENTICATE.
 //!
-//! `--max-time` (a deadline for the whole run) comes with the new client engine. Until then each run gets `--timeout
-//! 2`, and the behaviours that only a whole-run deadline or the engine's per-command limits can stop are marked
-//! --ignored`. Switch [`PASS_MAX_TIME`] on when the flag exists.
+//! Each run gets `--timeout 2 --max-time 8`: the bound on each wait and the deadline for the whole run.
 
 mod support;
 

@@ -183,11 +183,6 @@ impl Follower {
         &self.policy
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> FollowLimits {
-        self.limits
-    }
-
     /// Records a hop that was made (connected or not); the first one sets the TLS floor from whether it was
     /// encrypted.
     pub fn record(&mut self, plan: &HopPlan, encrypted: bool) {

@@ -279,6 +279,10 @@ mod tests {
             panic!("ask without a terminal refuses")
         };
         assert!(reason.contains("terminal"), "{reason}");
+        assert!(
+            reason.contains("--follow=auto --allow-host imap2.example.com"),
+            "ask names how to follow without a terminal: {reason}"
+        );
         let Decision::Ask(question) = policy(FollowMode::Auto, true).decide("other.org") else {
             panic!("asks")
         };

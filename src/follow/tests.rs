@@ -412,3 +412,70 @@ fn the_current_user_learned_later_counts_for_loops() {
         Decision::Refuse(Refusal::Loop { .. })
     ));
 }
+
+#[test]
+fn a_cancelled_referral_does_not_count_against_the_budget() {
+    let one_hop = Policy {
+        max_hops: 1,
+        ..policy("127.0.0.1")
+    };
+    let a = start("127.0.0.1", 1430, TlsMode::Plain);
+    let mut f = Follower::new(one_hop, FollowLimits::default());
+    f.record(&a, false);
+    let refer = urls(&["imap://u@127.0.0.1:1431/"]);
+    let _ = f
+        .alternatives(&a, ReferralKind::Login, &refer)
+        .expect("first");
+    f.cancel_referral();
+    let b = f
+        .alternatives(&a, ReferralKind::Login, &refer)
+        .expect("again")
+        .plans
+        .remove(0);
+    assert!(
+        matches!(f.decide(&b), Decision::Go(_)),
+        "the cancelled one is not counted"
+    );
+}
+
+#[test]
+fn raising_the_floor_to_an_equal_level_keeps_it() {
+    let mut f = Follower::new(policy("h"), FollowLimits::default());
+    f.record(&start("h", 143, TlsMode::StartTls), true);
+    f.raise_floor(TlsMode::Implicit);
+    assert_eq!(
+        f.tls_floor(),
+        Some(TlsMode::StartTls),
+        "STARTTLS and implicit TLS protect alike"
+    );
+}
+
+#[test]
+fn a_login_referral_with_an_empty_mailbox_keeps_ours_and_a_named_one_is_used() {
+    let a = HopPlan {
+        mailbox: "Sent".into(),
+        ..start("127.0.0.1", 1430, TlsMode::Plain)
+    };
+    let mut f = Follower::new(policy("127.0.0.1"), FollowLimits::default());
+    f.record(&a, false);
+    let named = f
+        .alternatives(
+            &a,
+            ReferralKind::Login,
+            &urls(&["imap://u@127.0.0.1:1431/Archive"]),
+        )
+        .expect("named")
+        .plans
+        .remove(0);
+    assert_eq!(named.mailbox, "Archive");
+    let empty = f
+        .alternatives(
+            &a,
+            ReferralKind::Login,
+            &urls(&["imap://u@127.0.0.1:1431/"]),
+        )
+        .expect("empty")
+        .plans
+        .remove(0);
+    assert_eq!(empty.mailbox, "Sent");
+}

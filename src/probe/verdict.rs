@@ -269,6 +269,22 @@ mod tests {
     }
 
     #[test]
+    fn info_findings_leave_a_reached_mailbox_ok() {
+        let r = report(
+            &["front:143", "home:143"],
+            vec![finding(
+                DiagnosisId::LoginReferral,
+                Severity::Info,
+                "referred",
+                None,
+            )],
+        );
+        let v = decide(&r, Some("home:143".into()), &settings());
+        assert_eq!(v.status, VerdictStatus::Ok);
+        assert_eq!(v.exit_code, 0);
+    }
+
+    #[test]
     fn a_warning_makes_a_reached_mailbox_a_warning_with_its_advice() {
         let r = report(
             &["front:143"],
