@@ -445,3 +445,31 @@ fn usage_errors_are_json_in_json_mode() {
     assert_eq!(doc["error"]["phase"], "usage");
     assert_eq!(doc["exit_code"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internationalised_host_is_shown_in_both_forms_and_never_panics() {
+    // .invalid never resolves: the probe ends with a connect failure, naming the host both ways.
+    let out = tokio::task::spawn_blocking(|| {
+        assert_cmd::Command::cargo_bin("imapref")
+            .expect("binary")
+            .args([
+                "probe",
+                "mail.bücher.invalid",
+                "u",
+                "--password-env",
+                "PW",
+                "--timeout",
+                "2",
+                "--json",
+            ])
+            .env("PW", "x")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["target"]["server"], "mail.xn--bcher-kva.invalid:143");
+    assert_eq!(doc["target"]["host_unicode"], "mail.bücher.invalid");
+}

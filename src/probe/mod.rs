@@ -132,6 +132,9 @@ impl<'a> Probe<'a> {
             target: TargetReport {
                 input: settings.target_input.clone(),
                 server: authority(&settings.host, settings.port),
+                host_unicode: target::Target::parse(&settings.target_input)
+                    .ok()
+                    .and_then(|t| t.host_unicode),
                 user: settings.user.clone(),
                 mailbox: settings.mailbox.clone(),
                 read_only: settings.read_only,

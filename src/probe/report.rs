@@ -50,6 +50,9 @@ pub struct TargetReport {
     pub input: String,
     /// The first server, `host:port`.
     pub server: String,
+    /// The host as typed, when it is an internationalised name (`server` holds its ASCII form, used for DNS and TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_unicode: Option<String>,
     /// The login name.
     pub user: String,
     /// The mailbox to open.

@@ -193,6 +193,7 @@ mod tests {
             target: TargetReport {
                 input: "front:143".into(),
                 server: "front:143".into(),
+                host_unicode: None,
                 user: "jdoe".into(),
                 mailbox: "INBOX".into(),
                 read_only: false,

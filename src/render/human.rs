@@ -26,9 +26,13 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
     let t = &report.target;
     writeln!(
         out,
-        "{} {} as {}, mailbox {}{} ({})",
+        "{} {}{} as {}, mailbox {}{} ({})",
         "imapref probe".bold(),
         safe(&t.server),
+        t.host_unicode
+            .as_deref()
+            .map(|h| format!(" ({})", safe(h)))
+            .unwrap_or_default(),
         safe(&t.user),
         safe(&t.mailbox),
         if t.read_only { " (read-only)" } else { "" },
