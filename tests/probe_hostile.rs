@@ -473,3 +473,66 @@ async fn an_internationalised_host_is_shown_in_both_forms_and_never_panics() {
     assert_eq!(doc["target"]["server"], "mail.xn--bcher-kva.invalid:143");
     assert_eq!(doc["target"]["host_unicode"], "mail.bücher.invalid");
 }
+
+/// A server that answers LOGIN with `login_answer`, SELECT at once, and LOGOUT only after `logout_delay`.
+async fn slow_logout_server(
+    login_answer: String,
+    logout_delay: Duration,
+) -> (String, tokio::task::JoinHandle<()>) {
+    serve(move |mut s| async move {
+        let _ = s
+            .write_all(b"* OK [CAPABILITY IMAP4rev1 LITERAL+ LOGIN-REFERRALS] ready\r\n")
+            .await;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                let mut words = line.split(' ');
+                let tag = words.next().unwrap_or("*").to_string();
+                let reply = match words.next().unwrap_or("").to_ascii_uppercase().as_str() {
+                    "LOGIN" => login_answer.replace("{tag}", &tag),
+                    "SELECT" => format!("* 1 EXISTS\r\n{tag} OK [READ-WRITE] done\r\n"),
+                    "LOGOUT" => {
+                        tokio::time::sleep(logout_delay).await;
+                        format!("* BYE bye\r\n{tag} OK bye\r\n")
+                    }
+                    _ => format!("{tag} BAD what\r\n"),
+                };
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_logout_delays_neither_the_next_hop_nor_the_report() {
+    let delay = Duration::from_secs(3);
+    let (home, home_server) = slow_logout_server(
+        "{tag} OK [CAPABILITY IMAP4rev1 LITERAL+] in\r\n".into(),
+        delay,
+    )
+    .await;
+    let (front, front_server) = slow_logout_server(
+        format!("{{tag}} NO [REFERRAL imap://user@{home}/] go there\r\n"),
+        delay,
+    )
+    .await;
+    let (out, took) = probe(&front, &["--timeout", "10"]).await;
+    let doc = verdict(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["hops"].as_array().map(Vec::len), Some(2), "{doc}");
+    assert!(
+        doc["total_ms"].as_f64().unwrap_or(f64::MAX) < 2_000.0,
+        "neither LOGOUT's 3 s is in the report's time: {doc}"
+    );
+    assert!(
+        took < delay,
+        "the process does not wait for LOGOUT either: {took:?}"
+    );
+    home_server.abort();
+    front_server.abort();
+}
