@@ -5,11 +5,14 @@
 //!
 //! The tools are installed by scripts/test.sh and .ci/run; a test fails (never skips) when one is missing.
 
+mod support;
+use support::lab::start;
+
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use assert_cmd::Command;
-use imapref::lab::{Lab, LabConfig, Scenario};
+use imapref::lab::{Lab, Scenario};
 use serde_json::Value;
 
 const PASSWORD: &str = "PASSword";
@@ -50,15 +53,6 @@ async fn check(file: PathBuf, args: &[&str]) -> Run {
     })
     .await
     .expect("join")
-}
-
-async fn start(scenario: Scenario) -> Lab {
-    Lab::start(LabConfig {
-        scenario,
-        ..LabConfig::default()
-    })
-    .await
-    .expect("the lab starts")
 }
 
 fn addr(lab: &Lab, role: &str) -> String {

@@ -2,6 +2,9 @@
 //! the lab CA as the only root): the KB walkthrough line for line, every scenario's defining lines, STARTTLS and
 //! implicit TLS, literals, 200 concurrent connections, port bases, the loopback rule and shutdown.
 
+mod support;
+use support::lab::start;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -137,15 +140,6 @@ async fn connect_tls(lab: &Lab, addr: SocketAddr) -> Imap<tokio_native_tls::TlsS
         .expect("handshake in time")
         .expect("handshake verifies against the lab CA");
     Imap::new(tls)
-}
-
-async fn start(scenario: Scenario) -> Lab {
-    Lab::start(LabConfig {
-        scenario,
-        ..LabConfig::default()
-    })
-    .await
-    .expect("lab starts")
 }
 
 fn port(addr: SocketAddr) -> u16 {

@@ -2,26 +2,20 @@
 //! answered, a pipelined batch, a literal's `+`, STARTTLS), and `imapref probe` is held to exact counts per lab
 //! scenario, which must also agree with the round trips its own JSON report claims per hop.
 
+mod support;
+use support::lab::start;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use imapref::lab::{ConnectionRecord, Lab, LabConfig, Scenario};
+use imapref::lab::{ConnectionRecord, Lab, Scenario};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 const STEP: Duration = Duration::from_secs(5);
-
-async fn start(scenario: Scenario) -> Lab {
-    Lab::start(LabConfig {
-        scenario,
-        ..LabConfig::default()
-    })
-    .await
-    .expect("the lab starts")
-}
 
 /// A raw plaintext client that reads until a line starting with `until` arrives.
 struct Raw {

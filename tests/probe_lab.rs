@@ -1,9 +1,12 @@
 //! `imapref probe` against the built-in lab: every scenario gives the right verdict, exit code and diagnosis, and the
 //! password appears in no output. The lab runs in-process on ephemeral loopback ports; the probe is the real binary.
 
+mod support;
+use support::lab::start;
+
 use assert_cmd::Command;
 
-use imapref::lab::{Lab, LabConfig, Scenario};
+use imapref::lab::{Lab, Scenario};
 use serde_json::Value;
 
 const PASSWORD: &str = "PASSword";
@@ -43,15 +46,6 @@ impl Run {
             self.stderr
         );
     }
-}
-
-async fn start(scenario: Scenario) -> Lab {
-    Lab::start(LabConfig {
-        scenario,
-        ..LabConfig::default()
-    })
-    .await
-    .expect("the lab starts")
 }
 
 /// Runs `imapref probe TARGET USER ARGS... --password-env` with the given password, off the async runtime.

@@ -12,47 +12,16 @@ use std::thread;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use imapref::lab::{Lab, LabConfig};
+use imapref::lab::LabConfig;
 
 const USER: &str = "DOMname/UserN/AliasN";
 const PASSWORD: &str = "PASSword";
 
-/// The lab on a runtime of its own (the test thread blocks on the child process).
-struct TestLab {
-    rt: tokio::runtime::Runtime,
-    lab: Option<Lab>,
-}
+use support::lab::TestLab;
 
-impl TestLab {
-    fn start() -> TestLab {
-        TestLab::with(LabConfig::default())
-    }
-
-    fn with(config: LabConfig) -> TestLab {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let lab = rt.block_on(Lab::start(config)).unwrap();
-        TestLab { rt, lab: Some(lab) }
-    }
-
-    fn front(&self) -> SocketAddr {
-        self.lab.as_ref().unwrap().front().plain
-    }
-
-    fn home(&self) -> SocketAddr {
-        self.lab.as_ref().unwrap().server("home").unwrap().plain
-    }
-}
-
-impl Drop for TestLab {
-    fn drop(&mut self) {
-        if let Some(lab) = self.lab.take() {
-            self.rt.block_on(lab.shutdown());
-        }
-    }
+/// The home server of a running test lab.
+fn home_of(lab: &TestLab) -> SocketAddr {
+    lab.lab.as_ref().unwrap().server("home").unwrap().plain
 }
 
 struct Run {
@@ -96,7 +65,7 @@ fn shows(run: &Run) -> String {
 
 #[test]
 fn the_kb_walkthrough_ending_with_logout_exits_0_with_exactly_the_server_lines() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let input = format!("? login {USER} {PASSWORD}\n? Select Inbox\n? logout\n");
     let run = shell(&[&lab.front().to_string()], &input);
     assert_eq!(run.code, 0, "{}", shows(&run));
@@ -106,14 +75,14 @@ fn the_kb_walkthrough_ending_with_logout_exits_0_with_exactly_the_server_lines()
          ? NO There is no replica for that mailbox on this server.\n\
          * BYE Microsoft Exchange IMAP4rev1 server version 5.5.1960.6 signing off\n\
          ? OK LOGOUT completed\n",
-        lab.home().port()
+        home_of(&lab).port()
     );
     assert_eq!(run.stdout, expected, "{}", shows(&run));
     // The shell's notes go to stderr: the referral decoded, no colour anywhere.
     assert!(
         run.stderr.contains(&format!(
             "login referral (logged in here, but the mailboxes are there): {} as {USER}",
-            lab.home()
+            home_of(&lab)
         )),
         "{}",
         shows(&run)
@@ -124,7 +93,7 @@ fn the_kb_walkthrough_ending_with_logout_exits_0_with_exactly_the_server_lines()
 
 #[test]
 fn the_kb_walkthrough_ending_with_select_exits_1() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let input = format!("# KB Q217388, step 4 to 6\n\n? login {USER} {PASSWORD}\n? Select Inbox\n");
     let run = shell(&[&lab.front().to_string()], &input);
     assert_eq!(run.code, 1, "{}", shows(&run));
@@ -136,7 +105,7 @@ fn the_kb_walkthrough_ending_with_select_exits_1() {
 
 #[test]
 fn bad_exits_2() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let run = shell(&[&lab.front().to_string()], "? noop\nbogus command\n");
     assert_eq!(run.code, 2, "{}", shows(&run));
     assert!(run.stdout.contains(" BAD "), "{}", shows(&run));
@@ -147,7 +116,7 @@ fn bad_exits_2() {
 
 #[test]
 fn follow_and_select_on_home_in_a_script() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let input = format!(
         "? login {USER} {PASSWORD}\n:follow\na1 select inbox\n:back\n? Select Inbox\n:follow\na1 examine inbox\n"
     );
@@ -170,12 +139,12 @@ fn follow_and_select_on_home_in_a_script() {
 
 #[test]
 fn login_takes_the_password_from_the_environment() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let home = Command::cargo_bin("imapref")
         .unwrap()
         .args([
             "shell",
-            &lab.home().to_string(),
+            &home_of(&lab).to_string(),
             "--password-env",
             "SHELL_TEST_PW",
         ])
@@ -198,17 +167,17 @@ fn login_takes_the_password_from_the_environment() {
     assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
 
     // Without a password source there is no one to ask.
-    let run = shell(&[&lab.home().to_string()], &format!(":login {USER}\n"));
+    let run = shell(&[&home_of(&lab).to_string()], &format!(":login {USER}\n"));
     assert_eq!(run.code, 2, "{}", shows(&run));
     assert!(run.stderr.contains("--password-env"), "{}", shows(&run));
 }
 
 #[test]
 fn literals_and_8bit_arguments_are_sent_correctly() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     // A literal typed by hand, its data on the next lines; then an 8-bit mailbox name, sent as a literal.
     let input = format!("a1 LOGIN {{20}}\n{USER} {{8}}\n{PASSWORD}\n:raw on\na2 select Entwürfe\n");
-    let run = shell(&[&lab.home().to_string()], &input);
+    let run = shell(&[&home_of(&lab).to_string()], &input);
     assert_eq!(run.code, 1, "{}", shows(&run));
     assert!(run.stdout.contains("a1 OK"), "{}", shows(&run));
     // The home server has LITERAL+: no waiting, `{n+}`.
@@ -223,7 +192,7 @@ fn literals_and_8bit_arguments_are_sent_correctly() {
 
 #[test]
 fn control_bytes_are_refused_and_fail_the_run() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let run = shell(&[&lab.front().to_string()], "? login x\0y\n? noop\n");
     assert_eq!(run.code, 2, "{}", shows(&run));
     assert!(
@@ -391,7 +360,7 @@ fn synchronizing_literals_wait_for_the_continuation() {
 
 #[test]
 fn connect_starttls_and_follow_at_the_same_level() {
-    let lab = TestLab::start();
+    let lab = TestLab::with(LabConfig::default());
     let ca = lab.lab.as_ref().unwrap().ca_file().to_path_buf();
     let input = format!(
         ":connect {}\n:starttls\n? login {USER} {PASSWORD}\n:follow\na1 select inbox\n",

@@ -6,3 +6,4 @@
 
 pub mod dovecot;
 pub mod hostile;
+pub mod lab;
