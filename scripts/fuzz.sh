@@ -17,7 +17,7 @@ seconds="${1:-10}"
 case "$seconds" in
   '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number, not \`$seconds\`" >&2; exit 2 ;;
 esac
-targets=(framing_parse imap_url client_command target explain)
+targets=(framing_parse imap_url client_command target explain client_machine)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: skipped: no nightly toolchain (rustup toolchain install nightly)"
