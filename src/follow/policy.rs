@@ -241,6 +241,11 @@ mod tests {
             !glob_match("ab*ba", "aba"),
             "prefix and suffix may not overlap"
         );
+        assert!(
+            !glob_match("x*ab*ab*y", "xabQy"),
+            "one `ab` cannot match two parts"
+        );
+        assert!(glob_match("x*ab*ab*y", "xabQaby"));
     }
 
     #[test]
