@@ -123,8 +123,9 @@ fn try_commands(lab: &Lab) -> Vec<String> {
     commands
 }
 
-/// `imapref lab` in the foreground: starts the lab, writes the banner to `out`, serves until Ctrl-C, then shuts
-/// down and says so.
+/// `imapref lab` in the foreground: starts the lab, writes the banner to `out`, serves until Ctrl-C (SIGINT) or, on
+/// Unix, SIGTERM (a service manager, `kill`), then shuts down (ports closed, CA file removed) and says so. Both
+/// signals end the same way, so the caller exits 0 after either.
 pub async fn run_foreground(
     config: LabConfig,
     out: &mut (dyn Write + Send),
@@ -134,7 +135,7 @@ pub async fn run_foreground(
     writeln!(out)?;
     writeln!(out, "serving; press Ctrl-C to stop")?;
     out.flush()?;
-    let waited = tokio::signal::ctrl_c().await;
+    let waited = stop_signal().await;
     let served = lab.connections_served();
     lab.shutdown().await;
     writeln!(
@@ -144,4 +145,21 @@ pub async fn run_foreground(
     out.flush()?;
     waited?;
     Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            waited = tokio::signal::ctrl_c() => waited,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
