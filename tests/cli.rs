@@ -103,6 +103,20 @@ fn demo_walks_through_the_kb_and_exits_0() {
 #[cfg(unix)]
 #[test]
 fn lab_serves_in_the_foreground_until_ctrl_c() {
+    lab_stops_on("INT");
+}
+
+/// SIGTERM (a service manager, `kill`) stops the lab as SIGINT does: stop message, ports closed, CA file removed,
+/// exit 0.
+#[cfg(unix)]
+#[test]
+fn lab_stops_cleanly_on_sigterm() {
+    lab_stops_on("TERM");
+}
+
+/// Starts `imapref lab --port-base N`, checks it serves, sends it `SIG<signal>` and checks that it stopped cleanly.
+#[cfg(unix)]
+fn lab_stops_on(signal: &str) {
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpStream;
     use std::process::{Command as Std, Stdio};
@@ -144,6 +158,17 @@ fn lab_serves_in_the_foreground_until_ctrl_c() {
             )),
             "{banner}"
         );
+        let ca = banner
+            .lines()
+            .find_map(|l| {
+                l.split_once("for --ca-file): ")
+                    .map(|(_, p)| p.trim().to_string())
+            })
+            .expect("the banner names the CA file");
+        assert!(
+            std::path::Path::new(&ca).is_file(),
+            "the CA file {ca} exists while the lab runs"
+        );
         let mut front = TcpStream::connect(("127.0.0.1", base)).expect("the front port answers");
         let mut greeting = [0u8; 80];
         let n = front.read(&mut greeting).expect("greeting");
@@ -151,7 +176,7 @@ fn lab_serves_in_the_foreground_until_ctrl_c() {
             .starts_with("* OK Microsoft Exchange IMAP4rev1"));
         drop(front);
         let killed = Std::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .expect("kill");
         assert!(killed.success());
@@ -161,8 +186,12 @@ fn lab_serves_in_the_foreground_until_ctrl_c() {
         out.read_to_string(&mut rest).expect("rest of stdout");
         assert!(rest.contains("lab stopped after 1 connection(s)"), "{rest}");
         assert!(
+            !std::path::Path::new(&ca).exists(),
+            "the CA file {ca} is removed after SIG{signal}"
+        );
+        assert!(
             TcpStream::connect(("127.0.0.1", base)).is_err(),
-            "the port is closed after Ctrl-C"
+            "the port is closed after SIG{signal}"
         );
         return;
     }

@@ -123,8 +123,9 @@ fn try_commands(lab: &Lab) -> Vec<String> {
     commands
 }
 
-/// `imapref lab` in the foreground: starts the lab, writes the banner to `out`, serves until Ctrl-C, then shuts
-/// down and says so.
+/// `imapref lab` in the foreground: starts the lab, writes the banner to `out`, serves until Ctrl-C (SIGINT) or, on
+/// Unix, SIGTERM (a service manager, `kill`), then shuts down (ports closed, CA file removed) and says so. Both
+/// signals end the same way, so the caller exits 0 after either.
 pub async fn run_foreground(
     config: LabConfig,
     out: &mut (dyn Write + Send),
@@ -133,13 +134,18 @@ pub async fn run_foreground(
     // The handler is in place before "serving;" is printed: a Ctrl-C right after it must not kill the process.
     #[cfg(unix)]
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     write_banner(&lab, out)?;
     writeln!(out)?;
     writeln!(out, "serving; press Ctrl-C to stop")?;
     out.flush()?;
     #[cfg(unix)]
     let waited: std::io::Result<()> = {
-        interrupt.recv().await;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
         Ok(())
     };
     #[cfg(not(unix))]
