@@ -338,3 +338,85 @@ fn man_dir_writes_a_page_per_subcommand() {
         "one page per subcommand and the top page"
     );
 }
+
+/// Splits a README command line the way sh would for these simple cases: words, single quotes, a trailing `#`
+/// comment, leading `VAR=value` assignments.
+fn sh_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    word.push(q);
+                }
+            }
+            '#' if !in_word => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// README's "A first look" says how to put `imapref` on PATH before using it by name, and every `imapref` command it
+/// shows parses with today's options (PORT filled in).
+#[test]
+fn readme_first_look_works_as_given() {
+    use clap::Parser;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## A first look")
+        .nth(1)
+        .expect("a first look")
+        .split("\n## ")
+        .next()
+        .expect("the section");
+    assert!(section.contains("cargo install --path ."), "{section}");
+    assert!(
+        section.contains("export PATH=$PWD/target/release:$PATH"),
+        "{section}"
+    );
+    let install = section.find("export PATH=").expect("PATH");
+    let mut commands = 0;
+    for block in section.split("```sh\n").skip(1) {
+        let block = block.split("```").next().expect("a code block");
+        for line in block.lines() {
+            let words: Vec<String> = sh_words(line)
+                .into_iter()
+                .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                .map(|w| w.replace("PORT", "143"))
+                .collect();
+            if words.first().map(String::as_str) != Some("imapref") {
+                continue;
+            }
+            assert!(
+                section.find(line).expect("the line") > install,
+                "`{line}` comes after the PATH instructions"
+            );
+            if let Err(err) = imapref::cli::Cli::try_parse_from(&words) {
+                panic!("README's `{line}` does not parse: {err}");
+            }
+            commands += 1;
+        }
+    }
+    assert!(commands >= 5, "{commands} imapref commands in A first look");
+}
