@@ -197,3 +197,226 @@ fn lab_stops_on(signal: &str) {
     }
     panic!("no free port range for the lab after 5 tries");
 }
+
+/// The subcommands of the clap definition (so a new subcommand is covered without editing these tests).
+fn subcommands() -> Vec<clap::Command> {
+    use clap::CommandFactory;
+    imapref::cli::Cli::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect()
+}
+
+/// Every subcommand's `--help` opens with its purpose, then its own options; the global options (`--color`) come
+/// last, under their own heading.
+#[test]
+fn subcommand_help_puts_global_options_last() {
+    let subs = subcommands();
+    assert!(subs.len() >= 7, "{} subcommands", subs.len());
+    for sub in subs {
+        let name = sub.get_name().to_string();
+        for flag in ["-h", "--help"] {
+            let out = imapref().args([name.as_str(), flag]).output().expect("run");
+            assert_eq!(out.status.code(), Some(0), "{name} {flag}");
+            let help = String::from_utf8(out.stdout).expect("utf-8");
+            let about = sub
+                .get_about()
+                .expect("every subcommand has an about")
+                .to_string();
+            let first_words: String = about
+                .split_whitespace()
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                help.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .starts_with(&first_words),
+                "{name} {flag} opens with its purpose:\n{help}"
+            );
+            let options = help
+                .find("\nOptions:")
+                .unwrap_or_else(|| panic!("{name} {flag}: Options:\n{help}"));
+            let global = help
+                .find("\nGlobal options:")
+                .unwrap_or_else(|| panic!("{name} {flag}: a Global options heading\n{help}"));
+            assert!(
+                options < global,
+                "{name} {flag}: own options before the global ones\n{help}"
+            );
+            let color = help.find("--color").expect("--color is shown");
+            assert!(
+                color > global,
+                "{name} {flag}: --color under Global options\n{help}"
+            );
+            assert_eq!(
+                help.matches("--color").count(),
+                1 + help[..global].matches("--color").count(),
+                "{name} {flag}: --color only once, at the end\n{help}"
+            );
+            for arg in sub
+                .get_arguments()
+                .filter(|a| !a.is_positional() && !a.is_hide_set())
+            {
+                if let Some(long) = arg.get_long() {
+                    let at = help
+                        .find(&format!("--{long}"))
+                        .unwrap_or_else(|| panic!("{name} {flag}: --{long} is shown\n{help}"));
+                    assert!(
+                        at < global,
+                        "{name} {flag}: --{long} before the global options\n{help}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Roff to plain text, enough to find option names and help sentences in a page.
+fn unroff(page: &str) -> String {
+    page.replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\fI", "")
+        .replace("\\(aq", "'")
+        .replace("\\*(Aq", "'")
+}
+
+/// `imapref man --dir DIR` writes imapref.1 and one imapref-SUBCOMMAND.1 per subcommand, each naming and describing
+/// that subcommand's options.
+#[test]
+fn man_dir_writes_a_page_per_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pages = dir.path().join("man1");
+    imapref()
+        .args(["man", "--dir"])
+        .arg(&pages)
+        .assert()
+        .code(0)
+        .stdout(contains("imapref-probe.1"));
+    let top = std::fs::read_to_string(pages.join("imapref.1")).expect("imapref.1");
+    assert!(top.contains(".TH imapref 1"), "{top}");
+    for sub in subcommands() {
+        let name = sub.get_name();
+        let file = pages.join(format!("imapref-{name}.1"));
+        let page =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            page.contains(&format!(".TH imapref-{name} 1")),
+            "{}",
+            file.display()
+        );
+        let text = unroff(&page);
+        assert!(
+            unroff(&top).contains(&format!("imapref-{name}(1)")),
+            "imapref.1 refers to imapref-{name}(1)"
+        );
+        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    text.matches(&format!("--{long}")).count() >= 2,
+                    "imapref-{name}.1 names --{long} in the synopsis and the options"
+                );
+            }
+            if let Some(help) = arg.get_help() {
+                let help = help.to_string();
+                let start: String = help.chars().take(30).collect();
+                assert!(
+                    text.contains(&start),
+                    "imapref-{name}.1 describes {:?}: {start}",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+    let count = std::fs::read_dir(&pages).expect("dir").count();
+    assert_eq!(
+        count,
+        1 + subcommands().len(),
+        "one page per subcommand and the top page"
+    );
+}
+
+/// Splits a README command line the way sh would for these simple cases: words, single quotes, a trailing `#`
+/// comment, leading `VAR=value` assignments.
+fn sh_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    word.push(q);
+                }
+            }
+            '#' if !in_word => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// README's "A first look" says how to put `imapref` on PATH before using it by name, and every `imapref` command it
+/// shows parses with today's options (PORT filled in).
+#[test]
+fn readme_first_look_works_as_given() {
+    use clap::Parser;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## A first look")
+        .nth(1)
+        .expect("a first look")
+        .split("\n## ")
+        .next()
+        .expect("the section");
+    assert!(section.contains("cargo install --path ."), "{section}");
+    assert!(
+        section.contains("export PATH=$PWD/target/release:$PATH"),
+        "{section}"
+    );
+    let install = section.find("export PATH=").expect("PATH");
+    let mut commands = 0;
+    for block in section.split("```sh\n").skip(1) {
+        let block = block.split("```").next().expect("a code block");
+        for line in block.lines() {
+            let words: Vec<String> = sh_words(line)
+                .into_iter()
+                .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                .map(|w| w.replace("PORT", "143"))
+                .collect();
+            if words.first().map(String::as_str) != Some("imapref") {
+                continue;
+            }
+            assert!(
+                section.find(line).expect("the line") > install,
+                "`{line}` comes after the PATH instructions"
+            );
+            if let Err(err) = imapref::cli::Cli::try_parse_from(&words) {
+                panic!("README's `{line}` does not parse: {err}");
+            }
+            commands += 1;
+        }
+    }
+    assert!(commands >= 5, "{commands} imapref commands in A first look");
+}

@@ -6,11 +6,13 @@
 //! - [`check`]: `imapref check FILE`;
 //! - [`explain`]: `imapref explain`;
 //! - [`lab`]: `imapref lab` and `imapref demo`;
-//! - [`shell`]: `imapref shell`.
+//! - [`shell`]: `imapref shell`;
+//! - [`man`]: `imapref man` (one page, or every page with `--dir`).
 
 pub mod check;
 pub mod explain;
 pub mod lab;
+pub mod man;
 pub mod password;
 pub mod probe;
 pub mod shell;
@@ -22,12 +24,15 @@ use clap::{Parser, Subcommand};
 use crate::exit;
 use crate::render::ColorChoice;
 
+/// The help heading of the options every subcommand takes; shown after the subcommand's own options.
+pub const GLOBAL_HEADING: &str = "Global options";
+
 /// Diagnose IMAP4 referrals: where a user's mailbox really is, and why they cannot reach it.
 #[derive(Debug, Parser)]
 #[command(name = "imapref", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// When to colour the output: auto (a terminal and no NO_COLOR), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, help_heading = GLOBAL_HEADING, display_order = 1000)]
     pub color: ColorChoice,
     /// What to do.
     #[command(subcommand)]
@@ -56,8 +61,8 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man page (roff) to standard output, or write every page with --dir.
+    Man(man::ManArgs),
 }
 
 /// Parses the arguments, runs the subcommand and returns the exit code.
@@ -107,11 +112,7 @@ pub fn main() -> i32 {
                 })?;
                 Ok(exit::OK)
             }
-            Command::Man => {
-                let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
-                write_stdout(|out| page.render(out))?;
-                Ok(exit::OK)
-            }
+            Command::Man(args) => man::run(args),
         }
     });
     // The runtime may hold tasks blocked on stdin; do not wait for them.
