@@ -34,3 +34,4 @@ pub mod secret;
 pub mod session;
 pub mod shell;
 pub mod transport;
+pub mod words;

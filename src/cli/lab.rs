@@ -212,8 +212,8 @@ fn narrate(report: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()>
         }
         if let Some(state) = &hop.mailbox_state {
             body.push_str(&format!(
-                "\n{} messages, first unseen #{}, UIDVALIDITY {}",
-                state.exists.unwrap_or_default(),
+                "\n{}, first unseen #{}, UIDVALIDITY {}",
+                crate::words::count(state.exists.unwrap_or_default(), "message", "messages"),
                 state.unseen.map_or("-".into(), |u| u.to_string()),
                 state.uidvalidity.map_or("-".into(), |u| u.to_string())
             ));

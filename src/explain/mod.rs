@@ -521,9 +521,19 @@ pub fn explain_response(response: &Response) -> Explanation {
         ),
         Kind::Exists { count } => (
             "exists data",
-            format!("The mailbox holds {count} messages."),
+            format!(
+                "The mailbox holds {}.",
+                crate::words::count(*count, "message", "messages")
+            ),
         ),
-        Kind::Recent { count } => ("recent data", format!("{count} messages are recent.")),
+        Kind::Recent { count } => (
+            "recent data",
+            if *count == 1 {
+                "1 message is recent.".to_string()
+            } else {
+                format!("{count} messages are recent.")
+            },
+        ),
         Kind::Expunge { seq } => ("expunge data", format!("Message {seq} was expunged.")),
         Kind::Fetch { seq } => ("fetch data", format!("Data about message {seq}.")),
         Kind::Data { name } => ("untagged data", format!("Untagged {name} data.")),

@@ -990,7 +990,10 @@ impl Walk<'_> {
                     "rlist",
                     if r.is_ok() { Mark::Ok } else { Mark::Info },
                     t,
-                    format!("{} entries, {remote} remote", r.untagged.total()),
+                    format!(
+                        "{}, {remote} remote",
+                        crate::words::count(r.untagged.total() as u64, "entry", "entries")
+                    ),
                 );
             }
         }
@@ -999,9 +1002,13 @@ impl Walk<'_> {
         if outcome.is_ok() {
             let state = mailbox_state(&outcome);
             let detail = format!(
-                "{}: {} messages, {} recent{}{}",
+                "{}: {}, {} recent{}{}",
                 mailbox,
-                state.exists.map_or("?".into(), |n| n.to_string()),
+                state
+                    .exists
+                    .map_or("? messages".into(), |n| crate::words::count(
+                        n, "message", "messages"
+                    )),
                 state.recent.map_or("?".into(), |n| n.to_string()),
                 state
                     .unseen

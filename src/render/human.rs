@@ -134,8 +134,9 @@ fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(
         out,
-        "        {} round trips after the greeting, {:.1} ms",
-        hop.round_trips, hop.ms
+        "        {} after the greeting, {:.1} ms",
+        crate::words::count(hop.round_trips, "round trip", "round trips"),
+        hop.ms
     )?;
     if verbose && !hop.transcript.is_empty() {
         writeln!(out, "        transcript:")?;
