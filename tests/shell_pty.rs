@@ -20,7 +20,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use expectrl::{ControlCode, Eof, NBytes, WaitStatus};
-use imapref::lab::{Lab, LabConfig};
+mod support;
+use support::lab::TestLab;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const USER: &str = "DOMname/UserN/AliasN";
@@ -29,40 +30,6 @@ const PASSWORD: &str = "PASSword";
 const REDRAW_END: &str = "\x1b[?2026l";
 
 /// The lab on a runtime of its own (the test thread blocks in expect).
-struct TestLab {
-    rt: tokio::runtime::Runtime,
-    lab: Option<Lab>,
-}
-
-impl TestLab {
-    fn start() -> TestLab {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let lab = rt.block_on(Lab::start(LabConfig::default())).unwrap();
-        TestLab { rt, lab: Some(lab) }
-    }
-
-    fn front(&self) -> SocketAddr {
-        self.lab.as_ref().unwrap().front().plain
-    }
-
-    fn home(&self) -> SocketAddr {
-        self.lab.as_ref().unwrap().server("home").unwrap().plain
-    }
-}
-
-impl Drop for TestLab {
-    fn drop(&mut self) {
-        if let Some(lab) = self.lab.take() {
-            self.rt.block_on(lab.shutdown());
-        }
-    }
-}
-
-/// The shell in a pty, with everything it printed kept for later checks.
 struct Shell {
     p: expectrl::Session,
     seen: String,

@@ -34,9 +34,23 @@ impl TestLab {
         TestLab { rt, lab: Some(lab) }
     }
 
+    /// A lab of the default scenario (the KB's).
+    pub fn start() -> TestLab {
+        TestLab::with(LabConfig::default())
+    }
+
     /// The front server's plain address.
     pub fn front(&self) -> SocketAddr {
         self.lab.as_ref().expect("running").front().plain
+    }
+
+    /// The home server's plain address.
+    pub fn home(&self) -> SocketAddr {
+        self.lab
+            .as_ref()
+            .and_then(|l| l.server("home"))
+            .expect("a home server")
+            .plain
     }
 }
 
