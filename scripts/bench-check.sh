@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
-exec python3 scripts/bench_check.py --binary target/release/imapref "$@"
+# Not exec: the Python driver reads its children's peak RSS, which after an exec would include the build's rustc.
+python3 scripts/bench_check.py --binary target/release/imapref "$@"
