@@ -420,3 +420,34 @@ fn readme_first_look_works_as_given() {
     }
     assert!(commands >= 5, "{commands} imapref commands in A first look");
 }
+
+#[test]
+fn run_limits_are_checked_the_same_for_probe_and_shell() {
+    for (args, flag) in [
+        (&["--max-time", "0"][..], "--max-time 0"),
+        (&["--max-hops", "101"][..], "--max-hops 101"),
+        (&["--max-alternatives", "0"][..], "--max-alternatives 0"),
+    ] {
+        for sub in ["probe", "shell"] {
+            let out = assert_cmd::Command::cargo_bin("imapref")
+                .expect("binary")
+                .args([sub, "127.0.0.1:1"])
+                .args(if sub == "probe" {
+                    &["u", "--password-env", "PW"][..]
+                } else {
+                    &[][..]
+                })
+                .args(args)
+                .env("PW", "x")
+                .write_stdin("")
+                .output()
+                .expect("runs");
+            assert_eq!(out.status.code(), Some(3), "{sub} {flag}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(flag),
+                "{sub}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -163,3 +163,21 @@ pub fn refuse_control(what: &str, value: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Checks `--max-time`, `--max-hops` and `--max-alternatives`, shared by `probe` and `shell`.
+pub fn check_run_limits(
+    max_time: f64,
+    max_hops: usize,
+    max_alternatives: usize,
+) -> anyhow::Result<()> {
+    if !(max_time > 0.0 && max_time <= 86_400.0) {
+        anyhow::bail!("--max-time {max_time}: give a number of seconds above 0 and at most 86400");
+    }
+    if max_hops > 100 {
+        anyhow::bail!("--max-hops {max_hops}: at most 100");
+    }
+    if !(1..=100).contains(&max_alternatives) {
+        anyhow::bail!("--max-alternatives {max_alternatives}: from 1 to 100");
+    }
+    Ok(())
+}

@@ -180,21 +180,7 @@ pub fn settings(args: &ProbeArgs, interactive: bool) -> anyhow::Result<ProbeSett
             args.timeout
         );
     }
-    if !(args.max_time > 0.0 && args.max_time <= 86_400.0) {
-        bail!(
-            "--max-time {}: give a number of seconds above 0 and at most 86400",
-            args.max_time
-        );
-    }
-    if args.max_hops > 100 {
-        bail!("--max-hops {}: at most 100", args.max_hops);
-    }
-    if !(1..=100).contains(&args.max_alternatives) {
-        bail!(
-            "--max-alternatives {}: from 1 to 100",
-            args.max_alternatives
-        );
-    }
+    super::check_run_limits(args.max_time, args.max_hops, args.max_alternatives)?;
     let tls_mode = args.tls.mode();
     if let (Some(path), true) = (&args.tls.ca_file, tls_mode != TlsMode::Plain) {
         check_ca_file(path).map_err(|err| anyhow::anyhow!("--ca-file: {err}"))?;

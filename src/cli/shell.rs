@@ -70,21 +70,7 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
             args.timeout
         );
     }
-    if !(args.max_time > 0.0 && args.max_time <= 86_400.0) {
-        bail!(
-            "--max-time {}: give a number of seconds above 0 and at most 86400",
-            args.max_time
-        );
-    }
-    if args.max_hops > 100 {
-        bail!("--max-hops {}: at most 100", args.max_hops);
-    }
-    if !(1..=100).contains(&args.max_alternatives) {
-        bail!(
-            "--max-alternatives {}: from 1 to 100",
-            args.max_alternatives
-        );
-    }
+    super::check_run_limits(args.max_time, args.max_hops, args.max_alternatives)?;
     let user = args
         .user
         .clone()
