@@ -174,15 +174,13 @@ pub async fn run(
         }
     };
     if let Some(mut session) = session {
-        if walk.hop.pipelined && session.is_connected() {
+        let background = if walk.hop.pipelined && session.is_connected() {
             // The mailbox is known: LOGOUT goes now and finishes in the background, so it never delays the next
-            // hop or the report. It is in the transcript; its answer is not awaited.
-            walk.hop.round_trips = session.round_trips();
-            walk.hop.password_sent = session.credential_written();
-            walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
+            // hop or the report. It is in the transcript; its answer is not awaited, so it is no round trip of the
+            // hop's. The write itself goes now, so the server gets LOGOUT even if the process ends.
+            let trips = session.round_trips();
             let logout = Command::new(session.next_tag(), "LOGOUT");
             let queued = session.queue(&logout);
-            // The write itself is no round trip: it goes now, so the server gets LOGOUT even if the process ends.
             let written = session.flush().await;
             walk.step(
                 "logout",
@@ -190,7 +188,34 @@ pub async fn run(
                 Instant::now(),
                 "LOGOUT sent; its answer is not awaited".into(),
             );
-            walk.hop.transcript = session.transcript().entries();
+            Some((trips, queued, written))
+        } else {
+            // LOGOUT only where the server greeted: a silent server would cost another wait for nothing.
+            if session.is_connected() && session.client().greeted() {
+                let t = Instant::now();
+                let answered = session.logout().await;
+                walk.hop.logout_answered = answered;
+                walk.step(
+                    "logout",
+                    if answered { Mark::Ok } else { Mark::Info },
+                    t,
+                    if answered {
+                        "LOGOUT answered".into()
+                    } else {
+                        "closed without an answer to LOGOUT".into()
+                    },
+                );
+            }
+            session.close().await;
+            None
+        };
+        walk.hop.round_trips = background
+            .as_ref()
+            .map_or_else(|| session.round_trips(), |(trips, ..)| *trips);
+        walk.hop.password_sent = session.credential_written();
+        walk.hop.transcript = session.transcript().entries();
+        walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
+        if let Some((_, queued, written)) = background {
             let wait = settings.session.logout_wait;
             tokio::spawn(async move {
                 if let (Ok(tag), Ok(())) = (queued, written) {
@@ -198,37 +223,7 @@ pub async fn run(
                 }
                 session.close().await;
             });
-            walk.hop.ms = ms(started);
-            return HopRun {
-                hop: walk.hop,
-                diagnoses: walk.diagnoses,
-                failure,
-                unreachable: walk.unreachable,
-                reached: walk.reached,
-                next,
-            };
         }
-        // LOGOUT only where the server greeted: a silent server would cost another wait for nothing.
-        if session.is_connected() && session.client().greeted() {
-            let t = Instant::now();
-            let answered = session.logout().await;
-            walk.hop.logout_answered = answered;
-            walk.step(
-                "logout",
-                if answered { Mark::Ok } else { Mark::Info },
-                t,
-                if answered {
-                    "LOGOUT answered".into()
-                } else {
-                    "closed without an answer to LOGOUT".into()
-                },
-            );
-        }
-        session.close().await;
-        walk.hop.round_trips = session.round_trips();
-        walk.hop.password_sent = session.credential_written();
-        walk.hop.transcript = session.transcript().entries();
-        walk.hop.encrypted = walk.hop.encrypted || session.is_tls();
     }
     walk.hop.ms = ms(started);
     HopRun {

@@ -467,9 +467,8 @@ impl Session {
 
     /// `tag`'s completion if it can be had from what was already read, without waiting for the server.
     pub fn take_completion(&mut self, tag: &str) -> Option<Outcome> {
-        if let Some(i) = self.completed.iter().position(|(c, _)| c.tag == tag) {
-            let (c, ms) = self.completed.remove(i);
-            return Some(Outcome::from_completion(c, ms));
+        if let Some(outcome) = self.stashed(tag) {
+            return Some(outcome);
         }
         self.client.set_clock(self.elapsed_ms());
         while let Ok(Some(event)) = self.client.next_event() {
@@ -516,6 +515,13 @@ impl Session {
         None
     }
 
+    /// `tag`'s completion if it arrived while another command was awaited.
+    fn stashed(&mut self, tag: &str) -> Option<Outcome> {
+        let i = self.completed.iter().position(|(c, _)| c.tag == tag)?;
+        let (c, ms) = self.completed.remove(i);
+        Some(Outcome::from_completion(c, ms))
+    }
+
     /// Notes a tagged response whose tag was never sent (the wait's error names it).
     pub fn stray(&mut self, response: &Response) {
         self.stray = response.tag().map(str::to_string);
@@ -524,9 +530,8 @@ impl Session {
     /// Waits for `tag`'s completion: the one place a command's end is awaited. Untagged data and other commands'
     /// completions that arrive meanwhile are gathered or kept.
     pub async fn wait_for(&mut self, tag: &str) -> Result<Outcome, SessionError> {
-        if let Some(i) = self.completed.iter().position(|(c, _)| c.tag == tag) {
-            let (c, ms) = self.completed.remove(i);
-            return Ok(Outcome::from_completion(c, ms));
+        if let Some(outcome) = self.stashed(tag) {
+            return Ok(outcome);
         }
         loop {
             let event = match self.next_event().await {
