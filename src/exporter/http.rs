@@ -1,0 +1,178 @@
+//! The exporter's HTTP face, on axum over the caller's tokio runtime:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /probe?target=HOST:PORT&module=NAME` | one probe's metrics; `&debug=true` gives its report as text instead |
+//! | `GET /metrics` | the exporter's own metrics |
+//! | `GET /` | the modules and the recent probes (HTML) |
+//! | `GET /logs?id=N` | one recent probe's report (text) |
+//!
+//! Metrics come in the Prometheus text format unless `Accept` asks for OpenMetrics
+//! ([`Format::from_accept`]). A bad scrape gets a 400 with the reason in the body ([`crate::exporter::ProbeError::status`]). Every
+//! probe is logged through the `log` callback, one line, with no password.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::{Exporter, Record, SCRAPE_TIMEOUT_HEADER};
+use crate::render::exporter_page;
+use crate::render::exposition::{self, Format};
+
+/// Called once per scrape of `/probe` with one line to log (the CLI writes it to stderr).
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Clone)]
+struct App {
+    exporter: Arc<Exporter>,
+    log: Log,
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn plain(status: StatusCode, message: String) -> Response {
+    text(
+        status,
+        "text/plain; charset=utf-8",
+        format!("{message}\n").into_bytes(),
+    )
+}
+
+fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<Vec<u8>, Response> {
+    let mut buf = Vec::new();
+    render(&mut buf).map_err(|e| {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render: {e}"),
+        )
+    })?;
+    Ok(buf)
+}
+
+/// The line logged for a probe.
+fn log_line(record: &Record) -> String {
+    format!(
+        "probe id={} module={} target={} success={} seconds={:.3} status={:?} message={:?}",
+        record.id,
+        record.module,
+        record.target,
+        u8::from(record.success()),
+        record.outcome.seconds,
+        record.outcome.status,
+        record.outcome.message
+    )
+}
+
+async fn probe(
+    State(app): State<App>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let header_value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let result = app
+        .exporter
+        .probe(
+            params.get("module").map(String::as_str),
+            params.get("target").map(String::as_str),
+            header_value(SCRAPE_TIMEOUT_HEADER),
+        )
+        .await;
+    let record = match result {
+        Ok(record) => record,
+        Err(err) => {
+            (app.log)(&format!("refused status={} {err}", err.status()));
+            let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return plain(status, err.to_string());
+        }
+    };
+    (app.log)(&log_line(&record));
+    if params.get("debug").is_some_and(|d| d == "true") {
+        return match rendered(|buf| exporter_page::debug(&record, buf)) {
+            Ok(body) => text(StatusCode::OK, "text/plain; charset=utf-8", body),
+            Err(r) => r,
+        };
+    }
+    let format = Format::from_accept(header_value(header::ACCEPT.as_str()));
+    match rendered(|buf| exposition::probe(&record.outcome, format, buf)) {
+        Ok(body) => text(StatusCode::OK, format.content_type(), body),
+        Err(r) => r,
+    }
+}
+
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let snapshot = app.exporter.snapshot();
+    match rendered(|buf| exposition::exporter(&snapshot, format, buf)) {
+        Ok(body) => text(StatusCode::OK, format.content_type(), body),
+        Err(r) => r,
+    }
+}
+
+async fn index(State(app): State<App>) -> Response {
+    let recent = app.exporter.recent();
+    match rendered(|buf| exporter_page::index(app.exporter.modules(), &recent, buf)) {
+        Ok(body) => text(StatusCode::OK, "text/html; charset=utf-8", body),
+        Err(r) => r,
+    }
+}
+
+async fn logs(State(app): State<App>, Query(params): Query<HashMap<String, String>>) -> Response {
+    let Some(id) = params.get("id").and_then(|v| v.parse::<u64>().ok()) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "id parameter is missing or not a number".into(),
+        );
+    };
+    let Some(record) = app.exporter.record(id) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!(
+                "probe {id} is not among the {} kept (--history-limit)",
+                app.exporter.options().history_limit
+            ),
+        );
+    };
+    match rendered(|buf| exporter_page::debug(&record, buf)) {
+        Ok(body) => text(StatusCode::OK, "text/plain; charset=utf-8", body),
+        Err(r) => r,
+    }
+}
+
+async fn not_found() -> Response {
+    plain(
+        StatusCode::NOT_FOUND,
+        "not found: the exporter serves /probe, /metrics, /logs and /".into(),
+    )
+}
+
+/// The routes over `exporter`.
+pub fn router(exporter: Arc<Exporter>, log: Log) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/probe", get(probe))
+        .route("/metrics", get(metrics))
+        .route("/logs", get(logs))
+        .fallback(not_found)
+        .with_state(App { exporter, log })
+}
+
+/// Serves on `listener` until `shutdown` completes (then lets the requests in progress finish).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    exporter: Arc<Exporter>,
+    log: Log,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(exporter, log))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
