@@ -6,4 +6,5 @@
 
 pub mod dovecot;
 pub mod hostile;
+pub mod http;
 pub mod lab;
