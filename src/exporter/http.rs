@@ -46,15 +46,19 @@ fn plain(status: StatusCode, message: String) -> Response {
     )
 }
 
-fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<Vec<u8>, Response> {
+/// A 200 with what `render` writes, or a 500 saying why it could not.
+fn rendered(
+    content_type: &'static str,
+    render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+) -> Response {
     let mut buf = Vec::new();
-    render(&mut buf).map_err(|e| {
-        plain(
+    match render(&mut buf) {
+        Ok(()) => text(StatusCode::OK, content_type, buf),
+        Err(e) => plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot render: {e}"),
-        )
-    })?;
-    Ok(buf)
+        ),
+    }
 }
 
 /// The line logged for a probe.
@@ -95,34 +99,30 @@ async fn probe(
     };
     (app.log)(&log_line(&record));
     if params.get("debug").is_some_and(|d| d == "true") {
-        return match rendered(|buf| exporter_page::debug(&record, buf)) {
-            Ok(body) => text(StatusCode::OK, "text/plain; charset=utf-8", body),
-            Err(r) => r,
-        };
+        return rendered("text/plain; charset=utf-8", |buf| {
+            exporter_page::debug(&record, buf)
+        });
     }
     let format = Format::from_accept(header_value(header::ACCEPT.as_str()));
-    match rendered(|buf| exposition::probe(&record.outcome, format, buf)) {
-        Ok(body) => text(StatusCode::OK, format.content_type(), body),
-        Err(r) => r,
-    }
+    rendered(format.content_type(), |buf| {
+        exposition::probe(&record.outcome, format, buf)
+    })
 }
 
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
     let snapshot = app.exporter.snapshot();
-    match rendered(|buf| exposition::exporter(&snapshot, format, buf)) {
-        Ok(body) => text(StatusCode::OK, format.content_type(), body),
-        Err(r) => r,
-    }
+    rendered(format.content_type(), |buf| {
+        exposition::exporter(&snapshot, format, buf)
+    })
 }
 
 async fn index(State(app): State<App>) -> Response {
     let recent = app.exporter.recent();
-    match rendered(|buf| exporter_page::index(app.exporter.modules(), &recent, buf)) {
-        Ok(body) => text(StatusCode::OK, "text/html; charset=utf-8", body),
-        Err(r) => r,
-    }
+    rendered("text/html; charset=utf-8", |buf| {
+        exporter_page::index(app.exporter.modules(), &recent, buf)
+    })
 }
 
 async fn logs(State(app): State<App>, Query(params): Query<HashMap<String, String>>) -> Response {
@@ -141,10 +141,9 @@ async fn logs(State(app): State<App>, Query(params): Query<HashMap<String, Strin
             ),
         );
     };
-    match rendered(|buf| exporter_page::debug(&record, buf)) {
-        Ok(body) => text(StatusCode::OK, "text/plain; charset=utf-8", body),
-        Err(r) => r,
-    }
+    rendered("text/plain; charset=utf-8", |buf| {
+        exporter_page::debug(&record, buf)
+    })
 }
 
 async fn not_found() -> Response {
