@@ -862,3 +862,110 @@ scrape_configs:
     }
     exporter.assert_clean_log();
 }
+
+/// The ```yaml blocks of docs/exporter.md, in order: the scrape configuration, then the alert rules.
+fn doc_yaml_blocks() -> Vec<String> {
+    let doc = include_str!("../docs/exporter.md");
+    doc.split("```yaml\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn promtool(args: &[&str], dir: &Path) -> String {
+    let binary = prometheus_binary().with_file_name("promtool");
+    let out = Command::new(&binary)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} runs (Debian's prometheus ships it): {e}",
+                binary.display()
+            )
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}:\n{text}");
+    text
+}
+
+#[test]
+fn the_documented_scrape_config_is_valid_and_the_alert_rules_fire_when_they_should() {
+    let blocks = doc_yaml_blocks();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "docs/exporter.md: a scrape config and the rules"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("prometheus.yml"), &blocks[0]).expect("write");
+    std::fs::write(dir.path().join("rules.yml"), &blocks[1]).expect("write");
+    promtool(&["check", "config", "prometheus.yml"], dir.path());
+    promtool(&["check", "rules", "rules.yml"], dir.path());
+    // Synthetic series: the mailbox of instance `a` moves from h1 to h2 at minute 10, one more referral away, and the
+    // probe starts failing at the same time; the certificate has 10 days left.
+    let cert = 10 * 86_400;
+    let tests = format!(
+        r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'probe_success{{job="imap_referrals",instance="a"}}'
+        values: '1x9 0x30'
+      - series: 'imap_referral_hops{{job="imap_referrals",instance="a"}}'
+        values: '1x9 2x30'
+      - series: 'imap_home_server_info{{job="imap_referrals",instance="a",server="h1:143"}}'
+        values: '1x9'
+      - series: 'imap_home_server_info{{job="imap_referrals",instance="a",server="h2:143"}}'
+        values: '_x10 1x30'
+      - series: 'probe_ssl_earliest_cert_expiry{{job="imap_referrals",instance="a"}}'
+        values: '{cert}x130'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: ImapProbeFailed
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: ImapReferralHopsChanged
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: ImapHomeServerChanged
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: ImapProbeFailed
+        exp_alerts:
+          - exp_labels: {{job: imap_referrals, instance: a}}
+            exp_annotations:
+              summary: "IMAP probe of a fails"
+              description: "See the exporter's page (/) for the report of the last probes."
+      - eval_time: 20m
+        alertname: ImapReferralHopsChanged
+        exp_alerts:
+          - exp_labels: {{job: imap_referrals, instance: a}}
+            exp_annotations:
+              summary: "a: the referral hop count changed 1 times in 30 minutes"
+      - eval_time: 20m
+        alertname: ImapHomeServerChanged
+        exp_alerts:
+          - exp_labels: {{instance: a}}
+            exp_annotations:
+              summary: "a: the mailbox is now opened on a different server"
+      - eval_time: 90m
+        alertname: ImapHomeServerChanged
+        exp_alerts: []
+      - eval_time: 90m
+        alertname: ImapCertificateExpiresSoon
+        exp_alerts:
+          - exp_labels: {{job: imap_referrals, instance: a}}
+            exp_annotations:
+              summary: "a: a certificate on the referral path expires within 14 days"
+"#
+    );
+    std::fs::write(dir.path().join("tests.yml"), tests).expect("write");
+    let out = promtool(&["test", "rules", "tests.yml"], dir.path());
+    assert!(out.contains("SUCCESS"), "{out}");
+}
