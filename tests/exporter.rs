@@ -475,6 +475,35 @@ fn bad_scrapes_get_a_400_with_the_reason_and_are_counted() {
 }
 
 #[test]
+fn a_password_file_removed_after_startup_gets_a_500_naming_the_file_not_the_password() {
+    let kb = lab(Scenario::Kb);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("lab.pw");
+    std::fs::write(&pw, format!("{LAB_PASSWORD}\n")).expect("write");
+    let exporter = Exporter::start(
+        &format!(
+            "[module.kb]\nlogin = \"{LAB_USER}\"\npassword_file = \"{}\"\n",
+            pw.display()
+        ),
+        &[],
+    );
+    let front = kb.front().to_string();
+    assert_eq!(
+        value(&scrape(&exporter, &front, "kb"), "probe_success", &[]),
+        Some(1.0)
+    );
+    std::fs::remove_file(&pw).expect("remove");
+    let r = exporter.get(&probe_path(&front, "kb"), &[]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("module `kb`") && r.body.contains("lab.pw"),
+        "{}",
+        r.body
+    );
+    exporter.assert_clean_log();
+}
+
+#[test]
 fn the_page_lists_the_modules_and_recent_probes_with_their_reports() {
     let kb = lab(Scenario::Kb);
     let config = format!(

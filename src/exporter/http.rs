@@ -64,7 +64,7 @@ fn rendered(
 /// The line logged for a probe.
 fn log_line(record: &Record) -> String {
     format!(
-        "probe id={} module={} target={} success={} seconds={:.3} status={:?} message={:?}",
+        "probe id={} module={:?} target={:?} success={} seconds={:.3} status={:?} message={:?}",
         record.id,
         record.module,
         record.target,
@@ -92,7 +92,11 @@ async fn probe(
     let record = match result {
         Ok(record) => record,
         Err(err) => {
-            (app.log)(&format!("refused status={} {err}", err.status()));
+            (app.log)(&format!(
+                "refused status={} reason={:?}",
+                err.status(),
+                err.to_string()
+            ));
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
             return plain(status, err.to_string());
         }
