@@ -574,7 +574,7 @@ fn the_scrape_timeout_bounds_the_probe_and_probes_over_the_limit_get_a_503() {
             let started = Instant::now();
             let r = exporter.get(
                 &probe_path(&target, "slow"),
-                &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+                &[("X-Prometheus-Scrape-Timeout-Seconds", "6")],
             );
             (r, started.elapsed())
         }
@@ -582,8 +582,9 @@ fn the_scrape_timeout_bounds_the_probe_and_probes_over_the_limit_get_a_503() {
     // Wait until the first probe holds the one slot.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let m = parse(&exporter.get("/metrics", &[]).body, false);
-        if value(&m, "imapref_exporter_probes_in_flight", &[]) == Some(1.0) {
+        // A plain look at the text (no parser), to be quick: the first probe has only its time bound.
+        let body = exporter.get("/metrics", &[]).body;
+        if body.contains("\nimapref_exporter_probes_in_flight 1\n") {
             break;
         }
         assert!(Instant::now() < deadline, "the first probe never started");
@@ -608,11 +609,11 @@ fn the_scrape_timeout_bounds_the_probe_and_probes_over_the_limit_get_a_503() {
     assert_eq!(value(&samples, "probe_success", &[]), Some(0.0));
     let duration = value(&samples, "probe_duration_seconds", &[]).expect("duration");
     assert!(
-        (2.3..2.95).contains(&duration),
-        "bounded by the scrape timeout (3 s) less the offset (0.5 s), not by max_time: {duration}"
+        (5.3..5.95).contains(&duration),
+        "bounded by the scrape timeout (6 s) less the offset (0.5 s), not by max_time: {duration}"
     );
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_secs(6),
         "answered within the scrape timeout: {took:?}"
     );
 
@@ -635,6 +636,89 @@ fn the_scrape_timeout_bounds_the_probe_and_probes_over_the_limit_get_a_503() {
     );
     exporter.assert_clean_log();
     drop(silent);
+}
+
+/// Reads from `stream` until the server closes it; panics after `within`.
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> Duration {
+    use std::io::Read;
+    let started = Instant::now();
+    stream.set_read_timeout(Some(within)).expect("read timeout");
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return started.elapsed(),
+            Err(e) => panic!("the connection is still open after {within:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn slow_clients_are_dropped_and_connections_are_limited() {
+    let kb = lab(Scenario::Kb);
+    let exporter = Exporter::start(
+        &lab_module("kb", ""),
+        &["--header-timeout", "1", "--max-connections", "2"],
+    );
+    // A client that sends half a request and waits: dropped after the header timeout.
+    let mut slow = std::net::TcpStream::connect(exporter.addr).expect("connect");
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+    let mut idle = std::net::TcpStream::connect(exporter.addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(200));
+    // Two connections are open: a third is closed at once, without an answer.
+    let mut third = std::net::TcpStream::connect(exporter.addr).expect("connect");
+    third
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok();
+    let took = closed_within(&mut third, Duration::from_secs(5));
+    assert!(
+        took < Duration::from_millis(900),
+        "over the limit: closed at once, {took:?}"
+    );
+    let took = closed_within(&mut slow, Duration::from_secs(5));
+    assert!(
+        (Duration::from_millis(500)..Duration::from_millis(2500)).contains(&took),
+        "half a request: dropped after --header-timeout 1, {took:?}"
+    );
+    closed_within(&mut idle, Duration::from_secs(5));
+    // Slots free again: scrapes work.
+    let samples = scrape(&exporter, &kb.front().to_string(), "kb");
+    assert_eq!(value(&samples, "probe_success", &[]), Some(1.0));
+    exporter.assert_clean_log();
+}
+
+#[test]
+fn sigterm_stops_the_exporter_with_exit_0_even_with_an_idle_connection_open() {
+    let mut exporter = Exporter::start(&lab_module("kb", ""), &[]);
+    let mut idle = std::net::TcpStream::connect(exporter.addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let status = Command::new("kill")
+        .args(["-TERM", &exporter.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = exporter.child.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM:\n{}",
+            exporter.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "{}", exporter.log());
+    closed_within(&mut idle, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        exporter.log().contains("imapref exporter: stopped"),
+        "{}",
+        exporter.log()
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -28,6 +29,12 @@ pub struct ExporterArgs {
     /// Seconds taken off Prometheus's scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) for the probe's bound.
     #[arg(long, default_value_t = exporter::DEFAULT_TIMEOUT_OFFSET, value_name = "SECONDS")]
     pub timeout_offset: f64,
+    /// HTTP connections open at once; one over the limit is closed when accepted.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (idle keep-alive time included) before it is dropped.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub header_timeout: f64,
     /// Recent probes kept for the / page and /logs.
     #[arg(long, default_value_t = exporter::DEFAULT_HISTORY_LIMIT, value_name = "N")]
     pub history_limit: usize,
@@ -94,6 +101,18 @@ pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
             args.timeout_offset
         ));
     }
+    if !(1..=65_536).contains(&args.max_connections) {
+        return usage(format!(
+            "--max-connections {}: give 1 to 65536",
+            args.max_connections
+        ));
+    }
+    if !(args.header_timeout > 0.0 && args.header_timeout <= 3600.0) {
+        return usage(format!(
+            "--header-timeout {}: give seconds above 0 and at most 3600",
+            args.header_timeout
+        ));
+    }
     if args.history_limit > 10_000 {
         return usage(format!(
             "--history-limit {}: at most 10000",
@@ -128,7 +147,17 @@ pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
         modules.join(", ")
     );
     let log: http::Log = Arc::new(|line: &str| eprintln!("imapref exporter: {line}"));
-    http::serve(listener, exporter, log, stop_signal())
+    // Requests in progress may finish after the stop signal: the longest probe bound, and a second to answer.
+    let grace = exporter
+        .modules()
+        .map(|m| m.spec.max_time.unwrap_or(crate::check::DEFAULT_MAX_TIME))
+        .fold(0.0, f64::max);
+    let limits = http::HttpLimits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs_f64(args.header_timeout),
+        grace: Duration::from_secs_f64(grace + 1.0),
+    };
+    http::serve(listener, exporter, log, limits, stop_signal())
         .await
         .context("the HTTP server failed")?;
     eprintln!("imapref exporter: stopped");

@@ -7,6 +7,9 @@
 //! | `GET /` | the modules and the recent probes (HTML) |
 //! | `GET /logs?id=N` | one recent probe's report (text) |
 //!
+//! [`serve`] runs HTTP/1.1 connections with hyper, each bounded ([`HttpLimits`]): a few hundred at once, and a
+//! client that does not send its request headers in time is dropped, so no wait of the server is unbounded.
+//!
 //! Metrics come in the Prometheus text format unless `Accept` asks for OpenMetrics
 //! ([`Format::from_accept`]). A bad scrape gets a 400 with the reason in the body ([`crate::exporter::ProbeError::status`]). Every
 //! probe is logged through the `log` callback, one line, with no password.
@@ -14,12 +17,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 use super::{Exporter, Record, SCRAPE_TIMEOUT_HEADER};
 use crate::render::exporter_page;
@@ -168,14 +177,86 @@ pub fn router(exporter: Arc<Exporter>, log: Log) -> Router {
         .with_state(App { exporter, log })
 }
 
-/// Serves on `listener` until `shutdown` completes (then lets the requests in progress finish).
+/// The bounds on HTTP connections (the probes have their own: [`super::Options`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open connections at once; a connection over it is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// The time a client has to send a request's headers, idle keep-alive time included; then the connection is
+    /// closed.
+    pub header_timeout: Duration,
+    /// After the stop signal, how long requests in progress may go on before their connections are dropped.
+    pub grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(35),
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes, within `limits`; then stops accepting, lets the requests in
+/// progress finish (at most `limits.grace`) and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     exporter: Arc<Exporter>,
     log: Log,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(exporter, log))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(exporter, log);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(limits.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    Ok(())
 }
