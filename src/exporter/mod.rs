@@ -23,7 +23,7 @@ use crate::check::{self, settings, Outcome, Prepared};
 use crate::probe::target::Target;
 pub use config::{Config, ConfigError, Module};
 
-/// The default `--listen` address (loopback; 9143 is free in Prometheus's port allocation list as far as we know).
+/// The default `--listen` address: loopback, port 9143.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9143";
 /// The default `--max-concurrent`: probes run at once; a scrape over it waits (see [`Exporter::probe`]).
 pub const DEFAULT_MAX_CONCURRENT: usize = 16;
