@@ -6,5 +6,6 @@
 
 pub mod dovecot;
 pub mod hostile;
+pub mod http;
 pub mod lab;
 pub mod scripted;
