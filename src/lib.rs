@@ -31,6 +31,7 @@ pub mod probe;
 pub mod proto;
 pub mod render;
 pub mod secret;
+pub mod serve;
 pub mod session;
 pub mod shell;
 pub mod transport;
