@@ -29,6 +29,7 @@ pub mod follow;
 pub mod lab;
 pub mod probe;
 pub mod proto;
+pub mod proxy;
 pub mod render;
 pub mod secret;
 pub mod serve;

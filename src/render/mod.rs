@@ -8,7 +8,8 @@
 //! - [`nagios`]: the monitoring-plugins status line with perfdata;
 //! - [`openmetrics`]: OpenMetrics text for Prometheus;
 //! - [`junit`]: JUnit XML for CI;
-//! - [`graph`]: the referral topology as DOT, SVG or HTML.
+//! - [`graph`]: the referral topology as DOT, SVG or HTML;
+//! - [`proxy`]: the proxy's log, one line per session, as text or JSON lines.
 //!
 //! Colour is decided once at the edge ([`ColorChoice::resolve`]) and applied with `colored`'s global switch.
 
@@ -19,6 +20,7 @@ pub mod json;
 pub mod junit;
 pub mod nagios;
 pub mod openmetrics;
+pub mod proxy;
 
 use std::io::IsTerminal;
 

@@ -60,6 +60,11 @@ impl Input {
         self.framer.buffered()
     }
 
+    /// Hands the stream over to a byte relay: every byte read and not yet given out as a command, in stream order.
+    pub fn take_unframed(&mut self) -> Vec<u8> {
+        self.framer.take_unframed()
+    }
+
     /// The next thing the input gives, or `None` when more bytes are needed.
     pub fn next_incoming(&mut self) -> Option<Incoming> {
         loop {
