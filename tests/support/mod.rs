@@ -7,3 +7,4 @@
 pub mod dovecot;
 pub mod hostile;
 pub mod lab;
+pub mod proxy;
