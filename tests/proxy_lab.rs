@@ -1,0 +1,254 @@
+//! `imapref proxy` in front of the built-in lab and of small scripted servers: the KB's `OK [REFERRAL]` followed to
+//! home, a mailbox referral passed to the client unchanged and logged, the TLS floor, the referral policy and
+//! `--allow-host`, and the limits before login (idle time, connections, line length).
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use imapref::lab::users::{KB_USER, LAB_PASSWORD};
+use imapref::lab::{LabConfig, Scenario};
+use support::dovecot::RawImap;
+use support::lab::TestLab;
+use support::proxy::ProxyProcess;
+
+fn lab(scenario: Scenario) -> TestLab {
+    TestLab::with(LabConfig {
+        scenario,
+        ..LabConfig::default()
+    })
+}
+
+fn upstream(addr: SocketAddr) -> String {
+    addr.to_string()
+}
+
+#[test]
+fn the_kbs_ok_referral_is_followed_to_home() {
+    let lab = lab(Scenario::Kb);
+    let up = upstream(lab.front());
+    let proxy = ProxyProcess::start(&["--upstream", &up]);
+    let mut imap = RawImap::connect(proxy.addr);
+    let login = imap.login("a", KB_USER, LAB_PASSWORD);
+    // Home's own completion, with its capabilities, under the client's tag.
+    assert_eq!(
+        login,
+        "a OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS MAILBOX-REFERRALS] LOGIN completed"
+    );
+    // The front would say "There is no replica"; home has the INBOX.
+    let select = imap.command("b", "SELECT INBOX");
+    assert_eq!(
+        select.last().map(String::as_str),
+        Some("b OK [READ-WRITE] SELECT completed")
+    );
+    assert!(select.iter().any(|l| l == "* 3 EXISTS"), "{select:?}");
+    imap.command("c", "LOGOUT");
+    let s = &proxy.sessions(1)[0];
+    assert_eq!(
+        s["hops"],
+        serde_json::json!([lab.front().to_string(), lab.home().to_string()])
+    );
+    assert_eq!(s["home"], lab.home().to_string());
+    assert!(!proxy.all_output().contains(LAB_PASSWORD));
+}
+
+#[test]
+fn a_mailbox_referral_reaches_the_client_unchanged_and_is_logged() {
+    let lab = lab(Scenario::MailboxReferral);
+    let up = upstream(lab.front());
+    let proxy = ProxyProcess::start(&["--upstream", &up]);
+    let mut imap = RawImap::connect(proxy.addr);
+    assert!(imap.login("a", KB_USER, LAB_PASSWORD).starts_with("a OK"));
+    imap.command("b", "RLIST \"\" *");
+    let select = imap.tagged("c", "SELECT \"Public Folders/Announcements\"");
+    let url = format!(
+        "imap://DOMname%2FUserN%2FAliasN;AUTH=*@127.0.0.1:{}/Public%20Folders/Announcements",
+        lab.lab
+            .as_ref()
+            .and_then(|l| l.server("pub"))
+            .expect("the public-folder server")
+            .plain
+            .port()
+    );
+    assert_eq!(select, format!("c NO [REFERRAL {url}] Remote mailbox."));
+    imap.command("d", "LOGOUT");
+    let s = &proxy.sessions(1)[0];
+    assert_eq!(s["outcome"], "relayed");
+    assert_eq!(s["mailbox_referrals"], serde_json::json!([url]));
+    assert_eq!(s["hops"], serde_json::json!([lab.front().to_string()]));
+}
+
+#[test]
+fn referrals_never_go_below_the_upstreams_tls() {
+    let lab = lab(Scenario::TlsDowngrade);
+    let up = upstream(lab.front());
+    let ca = lab
+        .lab
+        .as_ref()
+        .expect("running")
+        .ca_file()
+        .display()
+        .to_string();
+    let proxy = ProxyProcess::start(&["--upstream", &up, "--upstream-starttls", "--ca-file", &ca]);
+    let mut imap = RawImap::connect(proxy.addr);
+    let plainhome = lab
+        .lab
+        .as_ref()
+        .and_then(|l| l.server("plainhome"))
+        .expect("plainhome")
+        .plain;
+    assert_eq!(
+        imap.login("a", KB_USER, LAB_PASSWORD),
+        format!(
+            "a NO [UNAVAILABLE] home server {plainhome} does not offer STARTTLS, and the proxy never logs in below \
+             the upstream's TLS"
+        )
+    );
+    drop(imap);
+    assert_eq!(proxy.sessions(1)[0]["outcome"], "unavailable");
+}
+
+/// A server that greets and answers every LOGIN with `NO [REFERRAL imap://<user>@<to>/]`.
+fn referring_server(to: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut out = stream;
+                let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1] scripted\r\n");
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let tag = line.split(' ').next().unwrap_or("*").to_string();
+                    let answer = if line.to_ascii_uppercase().contains(" LOGIN ") {
+                        format!("{tag} NO [REFERRAL imap://bob@{to}/] Elsewhere\r\n")
+                    } else {
+                        format!("{tag} OK done\r\n")
+                    };
+                    let _ = out.write_all(answer.as_bytes());
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_referral_outside_the_policy_is_refused_unless_allowed() {
+    let server = referring_server("192.0.2.7:143");
+    let up = upstream(server);
+    let proxy = ProxyProcess::start(&["--upstream", &up]);
+    let mut imap = RawImap::connect(proxy.addr);
+    assert_eq!(
+        imap.login("a", "bob", "pw-never-logged"),
+        "a NO [UNAVAILABLE] The proxy does not follow the referral to 192.0.2.7:143: that host is not allowed"
+    );
+    drop(imap);
+    assert_eq!(proxy.sessions(1)[0]["outcome"], "policy");
+    drop(proxy);
+
+    // Allowed by a glob: the proxy goes there (and, with nothing answering on that test address, gives up in time).
+    let proxy = ProxyProcess::start(&[
+        "--upstream",
+        &up,
+        "--allow-host",
+        "192.0.2.*",
+        "--timeout",
+        "1",
+    ]);
+    let mut imap = RawImap::connect(proxy.addr);
+    let started = Instant::now();
+    let answer = imap.login("a", "bob", "pw-never-logged");
+    assert!(
+        answer.starts_with("a NO [UNAVAILABLE] home server 192.0.2.7:143 "),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(imap);
+    let s = &proxy.sessions(1)[0];
+    assert_eq!(s["hops"], serde_json::json!([up, "192.0.2.7:143"]));
+    assert!(!proxy.all_output().contains("pw-never-logged"));
+}
+
+#[test]
+fn limits_before_login() {
+    let lab = lab(Scenario::Kb);
+    let up = upstream(lab.front());
+    let proxy = ProxyProcess::start(&[
+        "--upstream",
+        &up,
+        "--login-timeout",
+        "1",
+        "--max-connections",
+        "1",
+    ]);
+    // Idle before login: BYE after the login timeout.
+    let mut idle = RawImap::connect(proxy.addr);
+    // Only one connection at a time: the second is told so.
+    let second = RawImap::connect(proxy.addr);
+    assert_eq!(
+        second.greeting,
+        "* BYE Too many connections to the proxy; try again later"
+    );
+    let started = Instant::now();
+    assert_eq!(idle.read_line(), "* BYE Autologout; idle for too long");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let sessions = proxy.sessions(2);
+    let outcomes: Vec<&str> = sessions
+        .iter()
+        .filter_map(|s| s["outcome"].as_str())
+        .collect();
+    assert!(outcomes.contains(&"too-many-connections"), "{outcomes:?}");
+    assert!(outcomes.contains(&"idle-before-login"), "{outcomes:?}");
+
+    // A line longer than the limit: BAD and close.
+    let mut long = RawImap::connect(proxy.addr);
+    long.write_line(&format!("a LOGIN {} x", "u".repeat(70 * 1024)));
+    assert_eq!(
+        long.read_line(),
+        "* BAD Command line longer than 65536 bytes"
+    );
+    assert_eq!(proxy.sessions(3)[2]["outcome"], "client-error");
+}
+
+#[test]
+fn the_text_log_is_one_line_per_session() {
+    let lab = lab(Scenario::Kb);
+    let up = upstream(lab.front());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("imapref"))
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", &up])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("a line");
+    let addr: SocketAddr = first
+        .strip_prefix("imapref proxy listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    let mut imap = RawImap::connect(addr);
+    imap.login("a", KB_USER, LAB_PASSWORD);
+    imap.command("b", "LOGOUT");
+    let mut line = String::new();
+    out.read_line(&mut line).expect("a session line");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("session client=127.0.0.1:"), "{line}");
+    assert!(
+        line.contains(" login=DOMname/UserN/AliasN outcome=relayed "),
+        "{line}"
+    );
+    assert!(line.contains(&format!(" home={} ", lab.home())), "{line}");
+    assert!(!line.contains(LAB_PASSWORD));
+}
