@@ -252,3 +252,23 @@ fn the_text_log_is_one_line_per_session() {
     assert!(line.contains(&format!(" home={} ", lab.home())), "{line}");
     assert!(!line.contains(LAB_PASSWORD));
 }
+
+#[test]
+fn sigterm_closes_the_open_sessions_each_with_its_log_line() {
+    let lab = lab(Scenario::Kb);
+    let up = upstream(lab.front());
+    let mut proxy = ProxyProcess::start(&["--upstream", &up]);
+    let mut relayed = RawImap::connect(proxy.addr);
+    assert!(relayed
+        .login("a", KB_USER, LAB_PASSWORD)
+        .starts_with("a OK"));
+    let waiting = RawImap::connect(proxy.addr);
+    assert_eq!(proxy.terminate(), Some(0));
+    let sessions = proxy.sessions(2);
+    assert!(
+        sessions.iter().all(|s| s["outcome"] == "shutdown"),
+        "{sessions:?}"
+    );
+    assert!(sessions.iter().any(|s| s["login"] == KB_USER));
+    drop(waiting);
+}

@@ -2,7 +2,6 @@
 //! upstream with the client's credentials ([`super::upstream`]), the answer, and the relay ([`super::relay`]). A
 //! client whose login fails may try again, up to [`MAX_FAILED_LOGINS`] times.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::net::TcpStream;
@@ -20,10 +19,8 @@ use crate::transport::Transport;
 /// After this many failed logins on one connection the proxy says BYE.
 pub const MAX_FAILED_LOGINS: u32 = 3;
 
-/// Serves one client and returns its record.
-pub async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Shared) -> SessionRecord {
-    let started = Instant::now();
-    let mut record = SessionRecord::new(peer.to_string());
+/// Serves one client, filling in its record as it goes (so that a session cut short still has one).
+pub async fn serve(socket: TcpStream, shared: &Shared, record: &mut SessionRecord) {
     let limits = shared.limits;
     let transport = Transport::from_tcp(socket, limits.login_idle);
     let pre = PreLogin::new(&shared.persona, false);
@@ -36,8 +33,7 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Shared) -> Sess
     );
     if let Err(e) = front.greet().await {
         record.detail = Some(e.to_string());
-        record.total_ms = millis_since(started);
-        return record;
+        return;
     }
     let mut failures = 0;
     loop {
@@ -138,6 +134,4 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, shared: &Shared) -> Sess
             }
         }
     }
-    record.total_ms = millis_since(started);
-    record
 }

@@ -1,8 +1,8 @@
 //! The listening side: one accept loop, a slot per open connection (`--max-connections`; more get `* BYE` and are
-//! closed at once), one task per client, and shutdown (stop accepting, end the sessions).
+//! closed at once), one task per client, and shutdown (stop accepting, end the sessions, each with its log line).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -13,6 +13,7 @@ use super::record::{Outcome, SessionRecord};
 use super::upstream::UpstreamSettings;
 use super::{conn, LogSink, ProxyLimits};
 use crate::serve::{InputLimits, Persona};
+use crate::session::millis_since;
 
 /// What every session shares.
 pub struct Shared {
@@ -32,6 +33,9 @@ pub struct Shared {
     pub slots: Arc<Semaphore>,
 }
 
+/// How long sessions get to log their line when the proxy stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a refused connection gets to read its BYE.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,6 +45,7 @@ pub async fn accept_loop(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let for_sessions = stop.clone();
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
@@ -50,8 +55,19 @@ pub async fn accept_loop(
                     let shared = Arc::clone(&shared);
                     match Arc::clone(&shared.slots).try_acquire_owned() {
                         Ok(permit) => {
+                            let mut stop = for_sessions.clone();
                             sessions.spawn(async move {
-                                let record = conn::serve(socket, peer, &shared).await;
+                                let started = Instant::now();
+                                let mut record = SessionRecord::new(peer.to_string());
+                                let cut_short = tokio::select! {
+                                    () = conn::serve(socket, &shared, &mut record) => false,
+                                    () = stopped(&mut stop) => true,
+                                };
+                                if cut_short {
+                                    record.outcome = Outcome::Shutdown;
+                                    record.detail = Some("the proxy was stopped".into());
+                                }
+                                record.total_ms = millis_since(started);
                                 shared.log.session(&record);
                                 drop(permit);
                             });
@@ -74,6 +90,11 @@ pub async fn accept_loop(
         }
     }
     drop(listener);
+    // Every session sees the stop, closes its sockets and logs its line; stragglers are aborted.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
     sessions.shutdown().await;
 }
 

@@ -78,6 +78,27 @@ impl ProxyProcess {
         }
     }
 
+    /// Sends SIGTERM and waits (10 s at most) for the exit; the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "imapref proxy did not stop on SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
