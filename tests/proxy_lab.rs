@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use imapref::lab::users::{KB_USER, LAB_PASSWORD};
 use imapref::lab::{LabConfig, Scenario};
 use support::dovecot::RawImap;
@@ -113,6 +114,11 @@ fn referrals_never_go_below_the_upstreams_tls() {
 
 /// A server that greets and answers every LOGIN with `NO [REFERRAL imap://<user>@<to>/]`.
 fn referring_server(to: &'static str) -> SocketAddr {
+    scripted_server(move |tag| format!("{tag} NO [REFERRAL imap://bob@{to}/] Elsewhere"))
+}
+
+/// A server that greets and answers every LOGIN line with `login(tag)`, anything else with OK.
+fn scripted_server(login: impl Fn(&str) -> String + Send + Sync + Copy + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     thread::spawn(move || {
@@ -125,7 +131,7 @@ fn referring_server(to: &'static str) -> SocketAddr {
                 while reader.read_line(&mut line).unwrap_or(0) > 0 {
                     let tag = line.split(' ').next().unwrap_or("*").to_string();
                     let answer = if line.to_ascii_uppercase().contains(" LOGIN ") {
-                        format!("{tag} NO [REFERRAL imap://bob@{to}/] Elsewhere\r\n")
+                        format!("{}\r\n", login(&tag))
                     } else {
                         format!("{tag} OK done\r\n")
                     };
@@ -271,4 +277,122 @@ fn sigterm_closes_the_open_sessions_each_with_its_log_line() {
     );
     assert!(sessions.iter().any(|s| s["login"] == KB_USER));
     drop(waiting);
+}
+
+#[test]
+fn a_password_the_upstream_echoes_reaches_the_client_but_not_the_log() {
+    let server =
+        scripted_server(|tag| format!("{tag} NO Bad credentials: {tag} LOGIN bob Echo-Pw-77"));
+    let up = upstream(server);
+    let proxy = ProxyProcess::start(&["--upstream", &up]);
+    let mut imap = RawImap::connect(proxy.addr);
+    // The upstream's NO passes through as it is (the client knows its password).
+    let answer = imap.login("a", "bob", "Echo-Pw-77");
+    assert!(answer.starts_with("a NO Bad credentials: "), "{answer}");
+    drop(imap);
+    let s = &proxy.sessions(1)[0];
+    assert_eq!(s["outcome"], "refused");
+    assert!(s["detail"].as_str().unwrap_or("").contains("***"), "{s}");
+    assert!(
+        !proxy.all_output().contains("Echo-Pw-77"),
+        "{}",
+        proxy.all_output()
+    );
+}
+
+#[test]
+fn literals_continuations_and_commands_pipelined_after_login() {
+    let lab = lab(Scenario::Kb);
+    let up = upstream(lab.front());
+    let proxy = ProxyProcess::start(&["--upstream", &up]);
+
+    // A synchronizing literal gets its `+`; LITERAL+ needs none.
+    let mut imap = RawImap::connect(proxy.addr);
+    imap.write_line(&format!("a LOGIN {{{}}}", KB_USER.len()));
+    assert_eq!(imap.read_line(), "+ Ready for literal data");
+    imap.write_line(&format!(
+        "{KB_USER} {{{}+}}\r\n{LAB_PASSWORD}",
+        LAB_PASSWORD.len()
+    ));
+    assert!(imap.read_line().starts_with("a OK [CAPABILITY "));
+    imap.command("b", "LOGOUT");
+
+    // AUTHENTICATE PLAIN with a continuation, not SASL-IR.
+    let mut imap = RawImap::connect(proxy.addr);
+    imap.write_line("a AUTHENTICATE PLAIN");
+    assert_eq!(imap.read_line(), "+ ");
+    let blob =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{KB_USER}\0{LAB_PASSWORD}"));
+    imap.write_line(&blob);
+    assert_eq!(
+        imap.read_line(),
+        "a OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS MAILBOX-REFERRALS] AUTHENTICATE completed"
+    );
+    imap.command("b", "LOGOUT");
+
+    // LOGIN and SELECT in one write: SELECT goes to the home server after the login.
+    let mut imap = RawImap::connect(proxy.addr);
+    imap.write_line(&format!(
+        "a LOGIN {KB_USER} {LAB_PASSWORD}\r\nb SELECT INBOX"
+    ));
+    assert!(imap.read_line().starts_with("a OK [CAPABILITY "));
+    let mut lines = Vec::new();
+    loop {
+        let line = imap.read_line();
+        let done = line.starts_with("b ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("b OK [READ-WRITE] SELECT completed"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l == "* 3 EXISTS"), "{lines:?}");
+    imap.command("c", "LOGOUT");
+    assert!(!proxy.all_output().contains(LAB_PASSWORD));
+}
+
+#[test]
+fn bad_settings_are_refused_with_a_clear_error() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("imapref"))
+            .arg("proxy")
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let out = run(&["--listen", "0.0.0.0:0", "--upstream", "127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"),
+        "{out:?}"
+    );
+    let out = run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:1",
+        "--require-tls",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--tls-cert"),
+        "{out:?}"
+    );
+    let out = run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:1",
+        "--idle-timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--idle-timeout 0"),
+        "{out:?}"
+    );
 }

@@ -45,8 +45,11 @@ struct Watch {
 impl Watch {
     fn new() -> Self {
         Watch {
+            // Literals are streamed past (never held), and one response's lines may hold 1 MiB: a session's watch
+            // costs little whatever the home server sends; past that it stops watching, and the relay goes on.
             framer: Some(Framer::new(FramerLimits {
-                max_inline_literal: 64 * 1024,
+                max_inline_literal: 0,
+                max_response: 1024 * 1024,
                 ..FramerLimits::default()
             })),
             referrals: Vec::new(),
