@@ -396,3 +396,72 @@ fn bad_settings_are_refused_with_a_clear_error() {
         "{out:?}"
     );
 }
+
+/// Logs in as the KB user through a proxy in front of `scenario`'s front server; the tagged answer and the log record.
+fn login_through(scenario: Scenario, extra: &[&str]) -> (String, serde_json::Value, TestLab) {
+    let lab = lab(scenario);
+    let up = upstream(lab.front());
+    let mut args = vec!["--upstream", up.as_str()];
+    args.extend_from_slice(extra);
+    let proxy = ProxyProcess::start(&args);
+    let mut imap = RawImap::connect(proxy.addr);
+    let answer = imap.login("a", KB_USER, LAB_PASSWORD);
+    drop(imap);
+    let record = proxy.sessions(1)[0].clone();
+    assert!(!proxy.all_output().contains(LAB_PASSWORD));
+    (answer, record, lab)
+}
+
+#[test]
+fn every_login_referral_of_the_lab() {
+    // NO [REFERRAL] and BYE [REFERRAL] greetings are followed like the KB's OK [REFERRAL].
+    for scenario in [Scenario::LoginNo, Scenario::ByeGreeting] {
+        let (answer, record, lab) = login_through(scenario, &[]);
+        assert!(
+            answer.starts_with("a OK [CAPABILITY "),
+            "{scenario:?}: {answer}"
+        );
+        assert_eq!(
+            record["home"],
+            lab.home().to_string(),
+            "{scenario:?}: {record}"
+        );
+    }
+    let (answer, record, lab) = login_through(Scenario::Loop, &[]);
+    assert!(
+        answer.starts_with("a NO [UNAVAILABLE] The referrals loop: "),
+        "{answer}"
+    );
+    assert_eq!(record["outcome"], "loop");
+    drop(lab);
+    let (answer, record, lab) = login_through(Scenario::LongChain, &[]);
+    assert!(
+        answer.starts_with("a NO [UNAVAILABLE] More than 10 referrals: "),
+        "{answer}"
+    );
+    assert_eq!(record["outcome"], "too-many-hops");
+    assert_eq!(record["hops"].as_array().map(Vec::len), Some(11));
+    drop(lab);
+    // --max-hops 11 lets the chain through.
+    let (answer, record, lab) = login_through(Scenario::LongChain, &["--max-hops", "11"]);
+    assert!(answer.starts_with("a OK"), "{answer}");
+    assert_eq!(record["hops"].as_array().map(Vec::len), Some(12));
+    drop(lab);
+    let (answer, record, lab) = login_through(Scenario::ClosedPort, &[]);
+    let closed = lab
+        .lab
+        .as_ref()
+        .and_then(|l| l.closed_port())
+        .expect("closed port");
+    assert_eq!(
+        answer,
+        format!("a NO [UNAVAILABLE] home server {closed} refused the connection")
+    );
+    assert_eq!(record["outcome"], "unavailable");
+    let (answer, record, _lab) = login_through(Scenario::WrongPassword, &[]);
+    assert!(
+        answer.starts_with("a OK"),
+        "{answer}: the right password still works"
+    );
+    assert_eq!(record["outcome"], "relayed");
+}
