@@ -1,4 +1,4 @@
-//! `imapref proxy`: arguments to a [`ProxyConfig`](crate::proxy::ProxyConfig), then the proxy in the foreground
+//! `imapref proxy`: arguments to a [`crate::proxy::ProxyConfig`], then the proxy in the foreground
 //! until Ctrl-C or SIGTERM, one log line per session on standard output.
 
 use std::net::SocketAddr;
