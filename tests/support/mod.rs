@@ -8,3 +8,4 @@ pub mod dovecot;
 pub mod hostile;
 pub mod lab;
 pub mod proxy;
+pub mod scripted;
