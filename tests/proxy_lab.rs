@@ -216,6 +216,30 @@ fn limits_before_login() {
     assert!(outcomes.contains(&"too-many-connections"), "{outcomes:?}");
     assert!(outcomes.contains(&"idle-before-login"), "{outcomes:?}");
 
+    // Bytes dripped one at a time keep no connection past five times the login timeout.
+    let mut drip = RawImap::connect(proxy.addr);
+    let started = Instant::now();
+    let dripping = thread::spawn({
+        let mut stream = drip.try_clone_stream();
+        move || {
+            for _ in 0..40 {
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(300));
+            }
+        }
+    });
+    assert_eq!(drip.read_line(), "* BYE Autologout; no login in time");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(4500) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    let _ = dripping.join();
+    let sessions = proxy.sessions(3);
+    assert_eq!(sessions[2]["outcome"], "idle-before-login", "{sessions:?}");
+
     // A line longer than the limit: BAD and close.
     let mut long = RawImap::connect(proxy.addr);
     long.write_line(&format!("a LOGIN {} x", "u".repeat(70 * 1024)));
@@ -223,7 +247,7 @@ fn limits_before_login() {
         long.read_line(),
         "* BAD Command line longer than 65536 bytes"
     );
-    assert_eq!(proxy.sessions(3)[2]["outcome"], "client-error");
+    assert_eq!(proxy.sessions(4)[3]["outcome"], "client-error");
 }
 
 #[test]

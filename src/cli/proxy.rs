@@ -55,7 +55,7 @@ pub struct ProxyArgs {
     /// Seconds without a byte either way after which a logged-in session is closed.
     #[arg(long, default_value_t = 1860.0, value_name = "S")]
     pub idle_timeout: f64,
-    /// Seconds a client may stay silent before it logs in.
+    /// Seconds a client may stay silent before it logs in (and five times that from connect to login).
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub login_timeout: f64,
     /// Seconds each connect, read, write and handshake towards the servers may take.
@@ -140,6 +140,7 @@ pub fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         limits: ProxyLimits {
             max_connections: args.max_connections,
             login_idle: seconds("--login-timeout", args.login_timeout)?,
+            login_total: seconds("--login-timeout", args.login_timeout)?.saturating_mul(5),
             relay_idle: seconds("--idle-timeout", args.idle_timeout)?,
             ..ProxyLimits::default()
         },

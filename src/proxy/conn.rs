@@ -36,8 +36,17 @@ pub async fn serve(socket: TcpStream, shared: &Shared, record: &mut SessionRecor
         return;
     }
     let mut failures = 0;
+    let login_by = tokio::time::Instant::now() + limits.login_total;
     loop {
-        let credentials = match front.next_credentials().await {
+        let waited = tokio::time::timeout_at(login_by, front.next_credentials()).await;
+        let Ok(waited) = waited else {
+            record.client_tls = front.tls_active();
+            record.outcome = Outcome::IdleBeforeLogin;
+            record.detail = Some("no login within the time allowed before login".into());
+            front.bye("Autologout; no login in time").await;
+            break;
+        };
+        let credentials = match waited {
             Wait::Credentials(c) => c,
             Wait::Ended(outcome, detail) => {
                 record.client_tls = front.tls_active();

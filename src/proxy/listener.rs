@@ -68,8 +68,9 @@ pub async fn accept_loop(
                                     record.detail = Some("the proxy was stopped".into());
                                 }
                                 record.total_ms = millis_since(started);
-                                shared.log.session(&record);
+                                // The slot is free before the line says the session ended.
                                 drop(permit);
+                                shared.log.session(&record);
                             });
                         }
                         Err(_) => {

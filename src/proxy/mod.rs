@@ -51,6 +51,9 @@ pub struct ProxyLimits {
     /// Before login, a client that sends nothing for this long gets `* BYE Autologout`. Default 60 s: enough to type
     /// a LOGIN by hand.
     pub login_idle: Duration,
+    /// From connect to login, however the client spends it (retries, STARTTLS, bytes dripped one at a time to
+    /// hold a slot): past this it gets `* BYE` too. Default 5 min (five times `login_idle`; the CLI keeps that ratio).
+    pub login_total: Duration,
     /// After login, a session in which no byte moves either way for this long is closed. Default 31 min: above the
     /// 30 minutes RFC 3501 gives an idle client (and IDLE's 29-minute re-issue).
     pub relay_idle: Duration,
@@ -65,6 +68,7 @@ impl Default for ProxyLimits {
         ProxyLimits {
             max_connections: 256,
             login_idle: Duration::from_secs(60),
+            login_total: Duration::from_secs(300),
             relay_idle: Duration::from_secs(31 * 60),
             max_line: 64 * 1024,
             max_literal: 64 * 1024,
