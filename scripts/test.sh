@@ -15,6 +15,8 @@ command -v dovecot >/dev/null 2>&1 || [ -x "$root/usr/sbin/dovecot" ] || need+=(
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # tests/exporter.rs starts a real Prometheus that scrapes `imapref exporter`.
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# curl is one of the clients tests/proxy.rs points at `imapref proxy` (python3's imaplib is the other).
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
   policy="$root/usr/sbin/policy-rc.d"

@@ -15,7 +15,9 @@
 //! | [`check`]     | many probes from a TOML file, concurrently; expectations and the worst status          | via probe |
 //! | [`exporter`]  | the Prometheus exporter: modules of check keys, /probe, /metrics, the / page, probe limit | via check |
 //! | [`render`]    | human, JSON, Nagios, OpenMetrics, JUnit and graph renderers; they only write to a `Write` | no     |
+//! | [`serve`]     | the server side before login: input framing, CAPABILITY … LOGIN, AUTHENTICATE PLAIN     | no       |
 //! | [`lab`]       | the built-in IMAP server that plays KB Q217388's Exchange 5.5 servers on loopback      | yes      |
+//! | [`proxy`]     | a front end for clients that do not follow referrals: log in upstream, follow, relay  | yes      |
 //! | [`shell`]     | the interactive REPL: lines to the driver, engine events to the screen                 | via session |
 //! | [`cli`]       | clap definitions, validated settings, subcommand wiring                                | yes      |
 //!
@@ -31,8 +33,10 @@ pub mod follow;
 pub mod lab;
 pub mod probe;
 pub mod proto;
+pub mod proxy;
 pub mod render;
 pub mod secret;
+pub mod serve;
 pub mod session;
 pub mod shell;
 pub mod transport;

@@ -8,6 +8,7 @@
 //! - [`explain`]: `imapref explain`;
 //! - [`lab`]: `imapref lab` and `imapref demo`;
 //! - [`shell`]: `imapref shell`;
+//! - [`proxy`]: `imapref proxy`;
 //! - [`man`]: `imapref man` (one page, or every page with `--dir`).
 
 pub mod check;
@@ -17,6 +18,7 @@ pub mod lab;
 pub mod man;
 pub mod password;
 pub mod probe;
+pub mod proxy;
 pub mod shell;
 
 use std::io::Write;
@@ -57,6 +59,9 @@ pub enum Command {
     /// An interactive IMAP shell: the KB's telnet session with line editing, history, hidden passwords and referral
     /// awareness. Reads commands from stdin when it is not a terminal.
     Shell(shell::ShellArgs),
+    /// A front end for clients that do not follow referrals: log users in upstream, follow the referral to their
+    /// home server, then relay the session.
+    Proxy(proxy::ProxyArgs),
     /// Run the built-in lab: servers that play KB Q217388's Exchange 5.5 servers on loopback.
     Lab(lab::LabArgs),
     /// Start the lab in-process and walk through the KB's case against it.
@@ -104,6 +109,7 @@ pub fn main() -> i32 {
             Command::Exporter(args) => exporter::run(args).await,
             Command::Explain(args) => explain::run(args),
             Command::Shell(args) => shell::run(args).await,
+            Command::Proxy(args) => proxy::run(args).await,
             Command::Lab(args) => lab::run_lab(args).await,
             Command::Demo(args) => lab::run_demo(args).await,
             Command::Completions { shell } => {

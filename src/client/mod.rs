@@ -423,6 +423,12 @@ impl Client {
         self.framer.buffered()
     }
 
+    /// The server's bytes fed and not yet turned into events, in stream order, for a caller that stops using the
+    /// machine and relays the connection's bytes from here on (the proxy, after the login).
+    pub fn take_unread(&mut self) -> Vec<u8> {
+        self.framer.take_unframed()
+    }
+
     /// After the TLS handshake that followed a STARTTLS OK: a new framer, capabilities forgotten (RFC 3501 §6.2.1).
     pub fn restart_after_tls(&mut self) {
         self.framer = Framer::new(self.limits.framer);

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use super::server::{Connection, Reply, ServerSpec};
-use crate::proto::framing::{Frame, FrameError, Framer, FramerLimits};
+use crate::serve::{Incoming, Input, InputLimits, CONTINUE};
 
 /// Limits that keep one client (or many) from making the lab use unbounded memory or time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,16 +354,6 @@ async fn flush<S: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Why the client's bytes cannot be framed, as a `* BAD` text.
-fn frame_error_text(error: &FrameError) -> String {
-    match error {
-        FrameError::LineTooLong { limit } => format!("Command line longer than {limit} bytes"),
-        FrameError::LiteralTooLarge { limit, .. } => format!("Literal larger than {limit} bytes"),
-        FrameError::ResponseTooLarge { limit } => format!("Command larger than {limit} bytes"),
-        FrameError::BadLiteralSize(_) => "Invalid literal size".to_string(),
-    }
-}
-
 /// Runs `connection` over `stream` until it closes or asks for STARTTLS. With `greet`, sends the greeting first.
 /// A fresh framer is used for every stream, so bytes pipelined after STARTTLS are discarded.
 async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
@@ -378,14 +368,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         fresh_input: false,
         round_trips,
     };
-    let max_literal = u64::try_from(limits.max_literal).unwrap_or(u64::MAX);
-    let mut framer = Framer::new(FramerLimits {
+    let mut input = Input::new(InputLimits {
         max_line: limits.max_line,
-        max_literal,
-        max_inline_literal: limits.max_literal,
-        max_response: limits
-            .max_line
-            .saturating_add(limits.max_literal.saturating_mul(2)),
+        max_literal: limits.max_literal,
     });
     let mut out = Vec::new();
     if greet {
@@ -397,23 +382,14 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         loop {
-            let replies = match framer.next_frame() {
-                Ok(None) => break,
-                Ok(Some(Frame::LiteralAnnounced {
-                    non_sync, streamed, ..
-                })) => {
-                    if streamed {
-                        connection.input_error("Literal too large")
-                    } else if non_sync {
-                        continue;
-                    } else {
-                        out.extend_from_slice(b"+ Ready for literal data\r\n");
-                        continue;
-                    }
+            let replies = match input.next_incoming() {
+                None => break,
+                Some(Incoming::Continue) => {
+                    out.extend_from_slice(CONTINUE);
+                    continue;
                 }
-                Ok(Some(Frame::LiteralData(_))) => connection.input_error("Literal too large"),
-                Ok(Some(Frame::Response(raw))) => connection.handle_input(&raw.bytes),
-                Err(error) => connection.input_error(&frame_error_text(&error)),
+                Some(Incoming::Command(bytes)) => connection.handle_input(&bytes),
+                Some(Incoming::Invalid(reason)) => connection.input_error(&reason),
             };
             if let Some(ending) = collect(replies, &mut out) {
                 flush(stream, &mut out, limits, Some(&mut answering)).await?;
@@ -441,7 +417,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(0)) => return Ok(Ending::Closed),
             Ok(Ok(n)) => {
                 answering.fresh_input = true;
-                framer.feed(buf.get(..n).unwrap_or_default());
+                input.feed(buf.get(..n).unwrap_or_default());
             }
             Ok(Err(error)) => return Err(error),
         }

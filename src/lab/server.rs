@@ -9,15 +9,16 @@
 use std::net::IpAddr;
 use std::net::SocketAddr;
 
-use base64::Engine as _;
-
 use super::fetch::{self, SequenceSet};
 use super::mailbox::{Lookup, MailStore, Mailbox, DELIMITER};
 use super::scenario::{Greeting, Login, ServerPlan, Store, REMOTE_MAILBOX};
 use super::users::{self, LabUser};
 use super::wire;
-use crate::proto::client_command::{guess_tag, parse_command, ClientCommand, Value};
+use crate::proto::client_command::{ClientCommand, Value};
+use crate::serve::{line, Persona, PreLogin, Step};
+
 use crate::proto::url::{ImapUrl, UrlAuth};
+pub use crate::serve::Reply;
 
 /// The software and version every lab server claims, as in the KB's banner.
 pub const SERVER_VERSION: &str = "Microsoft Exchange IMAP4rev1 server version 5.5.1960.6";
@@ -68,6 +69,8 @@ pub struct ServerSpec {
     pub store: MailStore,
     /// The host written in referral URLs (the lab's bind address).
     pub host: IpAddr,
+    /// What the server says about itself before login (capabilities, ID, texts).
+    pub persona: Persona,
 }
 
 impl ServerSpec {
@@ -79,7 +82,13 @@ impl ServerSpec {
             Store::FrontWithRemote => MailStore::without_public_folder(REMOTE_MAILBOX),
             Store::Public(uidvalidity) => MailStore::public_folders(uidvalidity),
         };
-        ServerSpec { plan, store, host }
+        let persona = persona(&plan);
+        ServerSpec {
+            plan,
+            store,
+            host,
+            persona,
+        }
     }
 
     /// A referral URL to `target`. `user` is `""` for "the name you logged in with" (Cyrus's form).
@@ -105,22 +114,24 @@ impl ServerSpec {
     }
 }
 
-/// What the I/O side has to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// Write these bytes (complete lines, literals included).
-    Data(Vec<u8>),
-    /// Flush what was written, then run the TLS handshake on the same socket; bytes the client sent after the
-    /// STARTTLS command are discarded.
-    StartTls,
-    /// Flush what was written, then close the connection.
-    Close,
-}
-
-fn line(text: impl AsRef<str>) -> Reply {
-    let mut bytes = text.as_ref().as_bytes().to_vec();
-    bytes.extend_from_slice(b"\r\n");
-    Reply::Data(bytes)
+/// An Exchange 5.5 server of the lab, as the shared pre-login machine shows it.
+fn persona(plan: &ServerPlan<Endpoint>) -> Persona {
+    let base = ["IMAP4rev1", "LITERAL+", "SASL-IR", "LOGIN-REFERRALS"].map(String::from);
+    let mut after_login = base.to_vec();
+    after_login.push("MAILBOX-REFERRALS".into());
+    Persona {
+        capabilities: base.to_vec(),
+        after_login,
+        starttls: plan.starttls,
+        require_tls: false,
+        id: format!(
+            "(\"name\" \"Microsoft Exchange IMAP4rev1 server\" \"version\" \"5.5.1960.6\" \
+             \"vendor\" \"imapref lab\" \"host\" \"{}.lab\")",
+            plan.role
+        ),
+        logout_text: format!("{SERVER_VERSION} signing off"),
+        invalid_state: INVALID_STATE.to_string(),
+    }
 }
 
 /// The protocol state of a connection.
@@ -152,11 +163,11 @@ pub struct Selection {
 pub struct Connection<'a> {
     spec: &'a ServerSpec,
     arrived_tls: bool,
-    tls_active: bool,
+    /// The not-authenticated commands (CAPABILITY, NOOP, ID, STARTTLS, LOGOUT, LOGIN, AUTHENTICATE).
+    pre: PreLogin<'a>,
     state: State,
     user: Option<&'static LabUser>,
     remote_aware: bool,
-    pending_auth: Option<String>,
     failed_logins: u32,
 }
 
@@ -166,11 +177,10 @@ impl<'a> Connection<'a> {
         Connection {
             spec,
             arrived_tls,
-            tls_active: arrived_tls,
+            pre: PreLogin::new(&spec.persona, arrived_tls),
             state: State::NotAuthenticated,
             user: None,
             remote_aware: false,
-            pending_auth: None,
             failed_logins: 0,
         }
     }
@@ -206,7 +216,7 @@ impl<'a> Connection<'a> {
 
     /// The TLS handshake after STARTTLS succeeded.
     pub fn tls_started(&mut self) {
-        self.tls_active = true;
+        self.pre.tls_started();
     }
 
     /// The client was idle too long.
@@ -229,46 +239,39 @@ impl<'a> Connection<'a> {
 
     /// The capabilities in the current state.
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "LOGIN-REFERRALS"];
-        if self.state == State::NotAuthenticated {
-            if self.offers_starttls() {
-                caps.push("STARTTLS");
-            }
-            caps.push("AUTH=PLAIN");
-        } else {
-            caps.push("MAILBOX-REFERRALS");
-        }
-        caps.join(" ")
-    }
-
-    fn offers_starttls(&self) -> bool {
-        self.spec.plan.starttls && !self.tls_active
+        self.pre.capabilities()
     }
 
     /// One complete framed command (literals inline), or the client's answer to an AUTHENTICATE continuation.
     pub fn handle_input(&mut self, bytes: &[u8]) -> Vec<Reply> {
-        if let Some(tag) = self.pending_auth.take() {
-            return self.sasl_response(&tag, bytes);
-        }
-        match parse_command(bytes) {
-            Ok(command) => self.handle(command),
-            Err(error) => match guess_tag(bytes) {
-                Some(tag) => vec![line(format!("{tag} BAD {error}"))],
-                None => vec![line(format!("* BAD {error}"))],
-            },
+        let step = self.pre.handle_input(bytes);
+        self.step(step)
+    }
+
+    /// What the pre-login machine left to the lab: the credentials to check, or a command it does not serve.
+    fn step(&mut self, step: Step) -> Vec<Reply> {
+        match step {
+            Step::Replies(replies) => {
+                if self.pre.is_logged_out() {
+                    self.state = State::Logout;
+                }
+                replies
+            }
+            Step::Credentials(c) => self.credentials(
+                &c.tag,
+                c.mechanism.command(),
+                &c.user,
+                c.password.expose().as_bytes(),
+            ),
+            Step::Command(command) => self.serve(command),
         }
     }
 
-    /// One parsed command.
-    pub fn handle(&mut self, command: ClientCommand) -> Vec<Reply> {
+    /// A command after the pre-login machine: the mailbox commands.
+    fn serve(&mut self, command: ClientCommand) -> Vec<Reply> {
         let ClientCommand { tag, name, args } = command;
         let tag = tag.as_str();
         match name.as_str() {
-            "CAPABILITY" => vec![
-                line(format!("* CAPABILITY {}", self.capabilities())),
-                line(format!("{tag} OK CAPABILITY completed")),
-            ],
-            "NOOP" => vec![line(format!("{tag} OK NOOP completed"))],
             "CHECK" | "EXPUNGE" => {
                 if self.is_selected() {
                     vec![line(format!("{tag} OK {name} completed"))]
@@ -276,31 +279,14 @@ impl<'a> Connection<'a> {
                     vec![line(format!("{tag} {INVALID_STATE}"))]
                 }
             }
-            "LOGOUT" => {
-                self.state = State::Logout;
-                vec![
-                    line(format!("* BYE {SERVER_VERSION} signing off")),
-                    line(format!("{tag} OK LOGOUT completed")),
-                    Reply::Close,
-                ]
-            }
-            "ID" => vec![
-                line(format!(
-                    "* ID (\"name\" \"Microsoft Exchange IMAP4rev1 server\" \"version\" \"5.5.1960.6\" \
-                     \"vendor\" \"imapref lab\" \"host\" \"{}.lab\")",
-                    self.spec.plan.role
-                )),
-                line(format!("{tag} OK ID completed")),
-            ],
-            "STARTTLS" => self.starttls(tag),
-            "LOGIN" => self.login(tag, &args),
-            "AUTHENTICATE" => self.authenticate(tag, &args),
             "SELECT" | "EXAMINE" => self.select(tag, &name, &args),
             "LIST" | "LSUB" | "RLIST" | "RLSUB" => self.list(tag, &name, &args),
             "STATUS" => self.status(tag, &args),
             "FETCH" => self.fetch(tag, &args, false),
             "UID" => match args.split_first() {
-                Some((Value::Atom(sub), rest)) if sub.eq_ignore_ascii_case("FETCH") => self.fetch(tag, rest, true),
+                Some((Value::Atom(sub), rest)) if sub.eq_ignore_ascii_case("FETCH") => {
+                    self.fetch(tag, rest, true)
+                }
                 _ => vec![line(format!("{tag} BAD Unknown command"))],
             },
             "CLOSE" | "UNSELECT" => {
@@ -310,9 +296,12 @@ impl<'a> Connection<'a> {
                 self.state = State::Authenticated;
                 vec![line(format!("{tag} OK {name} completed"))]
             }
-            "CREATE" | "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" | "APPEND" | "STORE" | "COPY" => {
+            "CREATE" | "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" | "APPEND" | "STORE"
+            | "COPY" => {
                 if self.is_authenticated() {
-                    vec![line(format!("{tag} NO [CANNOT] The lab's mail store is read-only"))]
+                    vec![line(format!(
+                        "{tag} NO [CANNOT] The lab's mail store is read-only"
+                    ))]
                 } else {
                     vec![line(format!("{tag} {INVALID_STATE}"))]
                 }
@@ -327,39 +316,6 @@ impl<'a> Connection<'a> {
 
     fn is_authenticated(&self) -> bool {
         matches!(self.state, State::Authenticated | State::Selected(_))
-    }
-
-    fn starttls(&mut self, tag: &str) -> Vec<Reply> {
-        if !self.spec.plan.starttls {
-            return vec![line(format!("{tag} BAD Unknown command"))];
-        }
-        if self.tls_active {
-            return vec![line(format!("{tag} BAD TLS is already active"))];
-        }
-        if self.state != State::NotAuthenticated {
-            return vec![line(format!("{tag} {INVALID_STATE}"))];
-        }
-        vec![
-            line(format!("{tag} OK Begin TLS negotiation now")),
-            Reply::StartTls,
-        ]
-    }
-
-    fn login(&mut self, tag: &str, args: &[Value]) -> Vec<Reply> {
-        if self.state != State::NotAuthenticated {
-            return vec![line(format!("{tag} {INVALID_STATE}"))];
-        }
-        let [user, password] = args else {
-            return vec![line(format!(
-                "{tag} BAD LOGIN needs a user name and a password"
-            ))];
-        };
-        let (Some(user), Some(password)) = (user.as_bytes(), password.as_bytes()) else {
-            return vec![line(format!(
-                "{tag} BAD LOGIN needs a user name and a password"
-            ))];
-        };
-        self.credentials(tag, "LOGIN", user, password)
     }
 
     /// Checks the credentials and answers as the scenario says. A wrong password never gets a referral.
@@ -384,6 +340,7 @@ impl<'a> Connection<'a> {
             Login::Accept => {
                 self.user = Some(user);
                 self.state = State::Authenticated;
+                self.pre.logged_in();
                 if self.spec.plan.capability_codes {
                     vec![line(format!(
                         "{tag} OK [CAPABILITY {}] {command} completed",
@@ -396,6 +353,7 @@ impl<'a> Connection<'a> {
             Login::OkReferral(target) => {
                 self.user = Some(user);
                 self.state = State::Authenticated;
+                self.pre.logged_in();
                 let url = self
                     .spec
                     .url(user.login, target, self.arrived_tls, None, false);
@@ -411,60 +369,6 @@ impl<'a> Connection<'a> {
                     "{tag} NO [REFERRAL {url}] Try this server instead."
                 ))]
             }
-        }
-    }
-
-    fn authenticate(&mut self, tag: &str, args: &[Value]) -> Vec<Reply> {
-        if self.state != State::NotAuthenticated {
-            return vec![line(format!("{tag} {INVALID_STATE}"))];
-        }
-        let (mechanism, initial) = match args {
-            [Value::Atom(m)] => (m, None),
-            [Value::Atom(m), Value::Atom(ir)] => (m, Some(ir.as_str())),
-            _ => {
-                return vec![line(format!(
-                    "{tag} BAD AUTHENTICATE needs a mechanism name"
-                ))]
-            }
-        };
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return vec![line(format!(
-                "{tag} NO Unsupported authentication mechanism"
-            ))];
-        }
-        match initial {
-            // SASL-IR: `=` is an empty initial response.
-            Some("=") => self.sasl_plain(tag, b""),
-            Some(ir) => self.sasl_response(tag, ir.as_bytes()),
-            None => {
-                self.pending_auth = Some(tag.to_string());
-                vec![line("+ ")]
-            }
-        }
-    }
-
-    /// The base64 line that answers the `+` continuation (or the SASL-IR initial response).
-    fn sasl_response(&mut self, tag: &str, bytes: &[u8]) -> Vec<Reply> {
-        let text = crate::proto::framing::trim_line_end(bytes);
-        if text == b"*" {
-            return vec![line(format!("{tag} BAD AUTHENTICATE cancelled"))];
-        }
-        match base64::engine::general_purpose::STANDARD.decode(text) {
-            Ok(decoded) => self.sasl_plain(tag, &decoded),
-            Err(_) => vec![line(format!(
-                "{tag} BAD Invalid base64 in the AUTHENTICATE response"
-            ))],
-        }
-    }
-
-    /// RFC 4616: `authzid NUL authcid NUL passwd`; the authzid must be empty or the authcid.
-    fn sasl_plain(&mut self, tag: &str, message: &[u8]) -> Vec<Reply> {
-        let parts: Vec<&[u8]> = message.split(|&b| b == 0).collect();
-        match parts.as_slice() {
-            [authz, user, password] if authz.is_empty() || authz.eq_ignore_ascii_case(user) => {
-                self.credentials(tag, "AUTHENTICATE", user, password)
-            }
-            _ => self.credentials(tag, "AUTHENTICATE", b"", b""),
         }
     }
 
@@ -766,6 +670,7 @@ impl<'a> Connection<'a> {
 mod tests {
     use super::*;
     use crate::lab::scenario::{plan, Scenario, Target};
+    use base64::Engine as _;
     use std::net::Ipv4Addr;
 
     const HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

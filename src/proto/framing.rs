@@ -204,6 +204,16 @@ impl Framer {
         self.input.len() - self.pos
     }
 
+    /// Hands the stream over to a byte relay: the bytes of the response in progress (lines and held literals so far)
+    /// followed by every byte fed and not framed, in stream order; the framer starts afresh. Bytes of a streamed
+    /// literal already handed out as [`Frame::LiteralData`] are not repeated.
+    pub fn take_unframed(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.current);
+        out.extend_from_slice(&self.input[self.pos..]);
+        *self = Framer::new(self.limits);
+        out
+    }
+
     /// True when no response is in progress and nothing is buffered.
     pub fn is_idle(&self) -> bool {
         self.buffered() == 0 && self.current.is_empty()

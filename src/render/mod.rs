@@ -10,7 +10,8 @@
 //! - [`exposition`]: the exporter's metrics, Prometheus text 0.0.4 or OpenMetrics 1.0.0;
 //! - [`exporter_page`]: the exporter's HTML page and one probe's debug text;
 //! - [`junit`]: JUnit XML for CI;
-//! - [`graph`]: the referral topology as DOT, SVG or HTML.
+//! - [`graph`]: the referral topology as DOT, SVG or HTML;
+//! - [`proxy`]: the proxy's log, one line per session, as text or JSON lines.
 //!
 //! Colour is decided once at the edge ([`ColorChoice::resolve`]) and applied with `colored`'s global switch.
 
@@ -23,6 +24,7 @@ pub mod json;
 pub mod junit;
 pub mod nagios;
 pub mod openmetrics;
+pub mod proxy;
 
 use std::io::IsTerminal;
 

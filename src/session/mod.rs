@@ -653,6 +653,14 @@ impl Session {
         answered
     }
 
+    /// Ends the session and hands over its connection, with the server's bytes already read and not yet turned into
+    /// events (in stream order), for a byte relay (the proxy, once the home server has logged the user in). `None`
+    /// when the connection is closed.
+    pub fn into_transport(mut self) -> Option<(Transport, Vec<u8>)> {
+        let unread = self.client.take_unread();
+        self.transport.take().map(|t| (t, unread))
+    }
+
     /// Closes the connection without LOGOUT.
     pub async fn close(&mut self) {
         if let Some(transport) = self.transport.take() {

@@ -357,6 +357,11 @@ impl RawImap {
         self.tagged(tag, &format!("LOGIN {user} {password}"))
     }
 
+    /// A second handle on the socket, to write from another thread while this one reads.
+    pub fn try_clone_stream(&self) -> TcpStream {
+        self.reader.get_ref().try_clone().expect("clone the socket")
+    }
+
     /// The underlying stream, e.g. to start TLS after `STARTTLS` (nothing may be buffered by then).
     pub fn into_stream(self) -> TcpStream {
         assert!(

@@ -8,4 +8,5 @@ pub mod dovecot;
 pub mod hostile;
 pub mod http;
 pub mod lab;
+pub mod proxy;
 pub mod scripted;

@@ -1,0 +1,114 @@
+//! The listening side: one accept loop, a slot per open connection (`--max-connections`; more get `* BYE` and are
+//! closed at once), one task per client, and shutdown (stop accepting, end the sessions, each with its log line).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::record::{Outcome, SessionRecord};
+use super::upstream::UpstreamSettings;
+use super::{conn, LogSink, ProxyLimits};
+use crate::serve::{InputLimits, Persona};
+use crate::session::millis_since;
+
+/// What every session shares.
+pub struct Shared {
+    /// What the proxy says about itself before login.
+    pub persona: Persona,
+    /// STARTTLS towards clients.
+    pub acceptor: Option<tokio_native_tls::TlsAcceptor>,
+    /// The upstream and the policy.
+    pub upstream: UpstreamSettings,
+    /// The limits.
+    pub limits: ProxyLimits,
+    /// The limits on the client's input before login.
+    pub input: InputLimits,
+    /// The session log.
+    pub log: LogSink,
+    /// One permit per open client connection.
+    pub slots: Arc<Semaphore>,
+}
+
+/// How long sessions get to log their line when the proxy stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// How long a refused connection gets to read its BYE.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Accepts until `stop` turns true (or its sender goes away), then aborts the sessions.
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let for_sessions = stop.clone();
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let _ = socket.set_nodelay(true);
+                    let shared = Arc::clone(&shared);
+                    match Arc::clone(&shared.slots).try_acquire_owned() {
+                        Ok(permit) => {
+                            let mut stop = for_sessions.clone();
+                            sessions.spawn(async move {
+                                let started = Instant::now();
+                                let mut record = SessionRecord::new(peer.to_string());
+                                let cut_short = tokio::select! {
+                                    () = conn::serve(socket, &shared, &mut record) => false,
+                                    () = stopped(&mut stop) => true,
+                                };
+                                if cut_short {
+                                    record.outcome = Outcome::Shutdown;
+                                    record.detail = Some("the proxy was stopped".into());
+                                }
+                                record.total_ms = millis_since(started);
+                                // The slot is free before the line says the session ended.
+                                drop(permit);
+                                shared.log.session(&record);
+                            });
+                        }
+                        Err(_) => {
+                            sessions.spawn(async move {
+                                refuse(socket).await;
+                                let mut record = SessionRecord::new(peer.to_string());
+                                record.outcome = Outcome::TooManyConnections;
+                                shared.log.session(&record);
+                            });
+                        }
+                    }
+                }
+                // Out of file descriptors or similar: wait a little instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            () = stopped(&mut stop) => break,
+        }
+    }
+    drop(listener);
+    // Every session sees the stop, closes its sockets and logs its line; stragglers are aborted.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    sessions.shutdown().await;
+}
+
+/// Resolves once the proxy is told to stop (or the proxy is gone); the guard is dropped before returning.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+async fn refuse(mut socket: TcpStream) {
+    let _ = tokio::time::timeout(
+        REFUSE_TIMEOUT,
+        socket.write_all(b"* BYE Too many connections to the proxy; try again later\r\n"),
+    )
+    .await;
+    let _ = tokio::time::timeout(REFUSE_TIMEOUT, socket.shutdown()).await;
+}
