@@ -7,8 +7,26 @@
 //! [`Outcome`] too (UNKNOWN, "bad check"), so one bad check never stops the others. Nothing here prints; the renderers
 //! in [`crate::render`] turn the outcomes into a table, JSON, Nagios, OpenMetrics, JUnit or a graph.
 
-pub mod settings;
 pub mod spec;
+
+/// How check keys become what a probe needs: its settings (validated as `imapref probe` validates its arguments,
+/// bounded by the check's `max_time` or else the given seconds; paths taken from the given directory) and its
+/// password. The binary provides it (`cli::check_settings::SETUP`), so that `check` and the exporter share one
+/// mapping without depending on the command line's types.
+#[derive(Clone, Copy)]
+pub struct CheckSetup {
+    /// The probe settings of a check.
+    pub probe_settings:
+        fn(&spec::CheckSpec, &std::path::Path, f64) -> Result<crate::probe::ProbeSettings, String>,
+    /// The check's password, from `password_env` or `password_file`.
+    pub password: fn(&spec::CheckSpec, &std::path::Path) -> Result<crate::secret::Secret, String>,
+}
+
+impl std::fmt::Debug for CheckSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckSetup")
+    }
+}
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

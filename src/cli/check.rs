@@ -1,5 +1,5 @@
 //! `imapref check FILE`: reads the check file ([`crate::check::spec`]), turns each check into probe settings with the
-//! same validation as `imapref probe` ([`crate::check::settings`]), runs them all concurrently
+//! same validation as `imapref probe` ([`super::check_settings`]), runs them all concurrently
 //! ([`crate::check::run_all`]) with a progress bar on a terminal, writes the requested files (atomically for
 //! `--metrics`) and the chosen format to stdout, and exits with the worst check's code.
 
@@ -66,7 +66,7 @@ fn prepare(entry: &spec::Entry, base: &Path, max_time: f64) -> Prepared {
     let (spec, setup) = match &entry.spec {
         Err(err) => (entry.written.clone(), Err(err.to_string())),
         Ok(spec) => {
-            let setup = check::settings::setup(spec, base, max_time)
+            let setup = super::check_settings::setup(spec, base, max_time)
                 .map_err(|e| format!("line {}: {e}", entry.line));
             (spec.clone(), setup)
         }

@@ -52,7 +52,7 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
     let config =
         exporter::config::parse(&text, &base).with_context(|| path.display().to_string())?;
     config
-        .validate()
+        .validate(&super::check_settings::SETUP)
         .with_context(|| path.display().to_string())?;
     Ok(config)
 }
@@ -135,6 +135,7 @@ pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
         .context("the listener has no address")?;
     let exporter = Arc::new(Exporter::new(
         config,
+        super::check_settings::SETUP,
         Options {
             max_concurrent: args.max_concurrent,
             timeout_offset: args.timeout_offset,

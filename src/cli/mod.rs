@@ -12,6 +12,7 @@
 //! - [`man`]: `imapref man` (one page, or every page with `--dir`).
 
 pub mod check;
+pub mod check_settings;
 pub mod explain;
 pub mod exporter;
 pub mod lab;

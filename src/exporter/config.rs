@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::check::settings;
 use crate::check::spec::{CheckSpec, KEYS};
+use crate::check::CheckSetup;
 
 /// The target a module is validated with at startup (any well-formed target would do).
 const PLACEHOLDER_TARGET: &str = "localhost:143";
@@ -164,7 +164,7 @@ impl Module {
 impl Config {
     /// Checks every module as a scrape will use it: the check keys' own rules, a login name, probe settings that
     /// validate, and a password that can be read now (it is read again at every probe, so a rotated file is seen).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self, setup: &CheckSetup) -> Result<(), ConfigError> {
         for module in self.modules.values() {
             let bad = |message: String| ConfigError::Module {
                 name: module.name.clone(),
@@ -178,9 +178,9 @@ impl Config {
                     "no `login`: a module needs the login name to probe with".into(),
                 ));
             }
-            settings::probe_settings(&spec, &self.base, crate::check::DEFAULT_MAX_TIME)
+            (setup.probe_settings)(&spec, &self.base, crate::check::DEFAULT_MAX_TIME)
                 .map_err(bad)?;
-            settings::password(&spec, &self.base).map_err(bad)?;
+            (setup.password)(&spec, &self.base).map_err(bad)?;
         }
         Ok(())
     }
@@ -233,17 +233,23 @@ mod tests {
     fn validation_needs_a_login_and_a_password_source() {
         let no_login =
             parse("[module.m]\npassword_env = \"PW\"\n", Path::new(".")).expect("parses");
-        let err = no_login.validate().expect_err("no login");
+        let err = no_login
+            .validate(&crate::cli::check_settings::SETUP)
+            .expect_err("no login");
         assert!(err.to_string().contains("no `login`"), "{err}");
         let no_pw = parse("[module.m]\nlogin = \"u\"\n", Path::new(".")).expect("parses");
-        let err = no_pw.validate().expect_err("no password");
+        let err = no_pw
+            .validate(&crate::cli::check_settings::SETUP)
+            .expect_err("no password");
         assert!(err.to_string().contains("no password source"), "{err}");
         let unset = parse(
             "[module.m]\nlogin = \"u\"\npassword_env = \"IMAPREF_TEST_UNSET_VARIABLE\"\n",
             Path::new("."),
         )
         .expect("parses");
-        let err = unset.validate().expect_err("unset variable");
+        let err = unset
+            .validate(&crate::cli::check_settings::SETUP)
+            .expect_err("unset variable");
         assert!(
             err.to_string().contains("IMAPREF_TEST_UNSET_VARIABLE"),
             "{err}"
@@ -253,6 +259,6 @@ mod tests {
             Path::new("."),
         )
         .expect("parses");
-        assert!(ask.validate().is_err());
+        assert!(ask.validate(&crate::cli::check_settings::SETUP).is_err());
     }
 }

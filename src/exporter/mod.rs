@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 use crate::check::spec::CheckSpec;
-use crate::check::{self, settings, Outcome, Prepared};
+use crate::check::{self, CheckSetup, Outcome, Prepared};
 use crate::probe::target::Target;
 pub use config::{Config, ConfigError, Module};
 
@@ -200,6 +200,8 @@ pub fn parse_scrape_timeout(value: &str) -> Result<f64, ProbeError> {
 #[derive(Debug)]
 pub struct Exporter {
     config: Config,
+    /// How a module's keys become probe settings and a password.
+    setup: CheckSetup,
     options: Options,
     permits: Semaphore,
     counters: Counters,
@@ -208,8 +210,8 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// An exporter for a validated config.
-    pub fn new(config: Config, options: Options) -> Exporter {
+    /// An exporter for a config validated with `setup`.
+    pub fn new(config: Config, setup: CheckSetup, options: Options) -> Exporter {
         let counters = Counters {
             probes: config
                 .modules
@@ -226,6 +228,7 @@ impl Exporter {
         Exporter {
             permits: Semaphore::new(options.max_concurrent.max(1)),
             config,
+            setup,
             options,
             counters,
             history: Mutex::new(VecDeque::new()),
@@ -342,9 +345,9 @@ impl Exporter {
         }
         let seconds = budget(module.spec.max_time, scrape, self.options.timeout_offset);
         let spec = module.spec_for(target);
-        let settings = settings::probe_settings(&spec, &self.config.base, seconds)
+        let settings = (self.setup.probe_settings)(&spec, &self.config.base, seconds)
             .map_err(|m| self.refuse(bad_target(m)))?;
-        let password = settings::password(&spec, &self.config.base).map_err(|message| {
+        let password = (self.setup.password)(&spec, &self.config.base).map_err(|message| {
             self.refuse(ProbeError::Password {
                 module: module.name.clone(),
                 message,

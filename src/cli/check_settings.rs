@@ -1,4 +1,5 @@
-//! The one mapping from check keys ([`CheckSpec`]) to a probe: the `imapref probe` arguments a check stands for
+//! The one mapping from check keys ([`CheckSpec`]) to a probe ([`SETUP`], handed to the library as a
+//! [`CheckSetup`]): the `imapref probe` arguments a check stands for
 //! ([`probe_args`]), validated into [`ProbeSettings`] by the same code as `imapref probe` ([`probe_settings`]), and the
 //! password from `password_env` or `password_file` ([`password`]). `imapref check` (each `[[check]]`) and
 //! `imapref exporter` (each `[module.NAME]`, with the scrape's target) both go through here.
@@ -9,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::spec::{AuthKey, CheckSpec, FollowKey, TlsKey};
+use crate::check::spec::{AuthKey, CheckSpec, FollowKey, TlsKey};
+use crate::check::CheckSetup;
 use crate::cli::password::PasswordArgs;
 use crate::cli::probe::{AuthArg, FollowArg, ProbeArgs, StartTlsArg, TlsArgs};
 use crate::probe::ProbeSettings;
@@ -105,3 +107,9 @@ pub fn setup(
     let settings = probe_settings(spec, base, default_max_time)?;
     Ok((settings, password(spec, base)?))
 }
+
+/// This mapping, for `imapref check` and `imapref exporter`.
+pub const SETUP: CheckSetup = CheckSetup {
+    probe_settings,
+    password,
+};
