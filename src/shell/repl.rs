@@ -146,9 +146,8 @@ pub fn run(rt: Handle, settings: ShellSettings) -> anyhow::Result<i32> {
         if let Some(helper) = editor.helper_mut() {
             helper.set_mask_all(continuation.as_ref().is_some_and(|c| c.is_secret()));
         }
-        // A Ctrl-C taken as a signal while a command waited may reach rustyline's own SIGINT handler too (rustyline
-        // 17 keeps one installed between readlines): a readline then returns Interrupted at once. Such an
-        // Interrupted is owed, not typed, and is taken for what it is.
+        // A Ctrl-C taken as a signal while a command waited may reach rustyline's own SIGINT handler too: a readline
+        // then returns Interrupted at once. Such an Interrupted is owed, not typed, and is taken for what it is.
         owed += engine.take_interrupts_seen();
         let swallowing = owed > 0;
         let prompt = engine.prompt();

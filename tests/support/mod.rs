@@ -7,3 +7,5 @@
 pub mod dovecot;
 pub mod hostile;
 pub mod lab;
+#[cfg(unix)]
+pub mod pty;
