@@ -28,7 +28,7 @@ fn the_password_prompt_does_not_echo_and_ask_follows_on_yes() {
         &["--color", "never", "probe", &front, USER, "--follow", "ask"],
         &[],
     );
-    probe.expect("Password for DOMname/UserN/AliasN");
+    probe.expect(&format!("Password for DOMname/UserN/AliasN on {front}: "));
     probe.send_line(PASSWORD);
     probe.expect("send the password there? [y/N]");
     probe.send_line("y");

@@ -117,11 +117,19 @@ fn the_kb_walkthrough_typed_verbatim() {
 
     // The password was masked while typed and never printed; the history holds the redacted line only.
     assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+    // The mask is a fixed `***`, whatever the password's length, with the cursor hidden while it is on the line.
     assert!(
-        sh.seen.contains(&format!("? login {USER} ********")),
+        sh.seen.contains(&format!("? login {USER} ***")),
         "{}",
         sh.seen
     );
+    assert!(
+        !sh.seen.contains("****"),
+        "the mask shows the length:\n{}",
+        sh.seen
+    );
+    assert!(sh.seen.contains("\x1b[?25l"), "{}", sh.seen);
+    assert!(sh.seen.contains("\x1b[?25h"), "{}", sh.seen);
     let history = read_file(&sh.history_path());
     assert!(
         history.contains(&format!("? login {USER} ***")),
@@ -195,6 +203,10 @@ fn login_asks_the_password_without_echo() {
     assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
     let text = read_file(&transcript);
     assert!(text.contains(&format!("LOGIN {USER} ***")), "{text}");
+    // Created readable by its owner only, as the history file.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&transcript).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the transcript file is {mode:o}");
     assert!(!text.contains(PASSWORD), "{text}");
     assert!(!read_file(&sh.history_path()).contains(PASSWORD));
 }

@@ -60,6 +60,14 @@ impl PasswordArgs {
     }
 }
 
+/// The prompt for a password: `Password for jdoe on 127.0.0.1:143: `, `... on [::1]:143: ` for IPv6.
+pub fn prompt(user: &str, host: &str, port: u16) -> String {
+    format!(
+        "Password for {user} on {}: ",
+        crate::probe::target::authority(host, port)
+    )
+}
+
 fn first_line(text: &str) -> &str {
     let line = text.split('\n').next().unwrap_or_default();
     line.strip_suffix('\r').unwrap_or(line)
@@ -68,6 +76,22 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prompt_names_the_port_and_brackets_ipv6() {
+        assert_eq!(
+            prompt("jdoe", "127.0.0.1", 143),
+            "Password for jdoe on 127.0.0.1:143: "
+        );
+        assert_eq!(
+            prompt("jdoe", "::1", 993),
+            "Password for jdoe on [::1]:993: "
+        );
+        assert_eq!(
+            prompt("DOM/u/a", "mail.example", 143),
+            "Password for DOM/u/a on mail.example:143: "
+        );
+    }
 
     #[test]
     fn first_line_strips_the_line_end_only() {

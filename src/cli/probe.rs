@@ -283,7 +283,7 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         // The trust store and CA file load in the background, during the password prompt, connect and greeting.
         crate::transport::prewarm(&settings.tls);
     }
-    let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
+    let prompt = super::password::prompt(&settings.user, &settings.host, settings.port);
     let password = match args.password.read(&prompt) {
         Ok(p) => p,
         Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
