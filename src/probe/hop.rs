@@ -10,7 +10,7 @@ use crate::proto::code::{Code, ReferralUrl};
 use crate::proto::command::{Arg, Command};
 use crate::proto::response::{Kind, Response, Status};
 use crate::secret::Secret;
-use crate::session::open::{open, OpenError, OpenFailure, OpenStep, Opening};
+use crate::session::open::{open_with, OpenError, OpenFailure, OpenStep, Opening};
 use crate::session::transcript::Direction;
 use crate::session::{Deadline, Outcome, Session, SessionError};
 use crate::transport::{CertificateInfo, Endpoint, TlsMode};
@@ -19,7 +19,7 @@ use super::report::{
     CommandResult, Diagnosis, DiagnosisId, Greeting, Hop, HopError, HopReason, MailboxState, Mark,
     Severity, Step,
 };
-use super::{AuthChoice, HopPlan, Next, ProbeSettings};
+use super::{AuthChoice, HopPlan, Next, ProbeSettings, Tap};
 
 /// What one hop gave.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub struct HopRun {
 struct Walk<'a> {
     plan: &'a HopPlan,
     settings: &'a ProbeSettings,
+    /// Told of each step as it is done.
+    tap: &'a Tap,
     deadline: Option<Deadline>,
     /// The SELECT batch sent in the same write as the login (pipelining), not yet awaited.
     pipelined: Option<Batch>,
@@ -111,11 +113,13 @@ pub async fn run(
     password: &Secret,
     number: usize,
     deadline: Option<Deadline>,
+    tap: &Tap,
 ) -> HopRun {
     let started = Instant::now();
     let mut walk = Walk {
         plan,
         settings,
+        tap,
         deadline,
         pipelined: None,
         hop: Hop {
@@ -244,12 +248,14 @@ impl Walk<'_> {
     }
 
     fn step_ms(&mut self, name: &str, mark: Mark, ms: f64, detail: String) {
-        self.hop.steps.push(Step {
+        let step = Step {
             name: name.into(),
             mark,
             ms,
             detail,
-        });
+        };
+        self.tap.step(&step);
+        self.hop.steps.push(step);
     }
 
     /// Records one step of the opening (connect, TLS, greeting, capabilities, STARTTLS) with its details.
@@ -513,25 +519,30 @@ impl Walk<'_> {
     async fn open(&mut self, slot: &mut Option<Session>) -> Result<Response, Stop> {
         let endpoint = Endpoint::new(self.plan.host.clone(), self.plan.port);
         let settings = self.settings;
+        let (mode, deadline) = (self.plan.tls_mode, self.deadline);
+        // Each step is recorded as it goes through, so a caller showing progress sees it at once.
         let Opening {
             session,
             connect,
-            steps,
             greeting,
             failure,
-        } = open(
+            ..
+        } = open_with(
             &endpoint,
-            self.plan.tls_mode,
+            mode,
             &settings.tls,
             settings.session,
-            self.deadline,
+            deadline,
+            &mut |step, ms, connect, greeting| {
+                if let Some(info) = connect {
+                    self.hop.connect = Some(info.clone());
+                }
+                self.record_open_step(step.clone(), ms, greeting);
+            },
         )
         .await;
         *slot = session;
         self.hop.connect = connect;
-        for (step, ms) in steps {
-            self.record_open_step(step, ms, greeting.as_ref());
-        }
         if let Some(failure) = failure {
             return Err(self.open_failure(failure));
         }
@@ -584,6 +595,8 @@ impl Walk<'_> {
         }
         let t = Instant::now();
         let plain = self.settings.auth == AuthChoice::Plain || plan.url_wants_plain;
+        // From here the password may be on its way (what a Ctrl-C report says).
+        self.tap.login_sent();
         let result = if self.settings.pipelining {
             self.login_pipelined(session, password, plain).await
         } else {
