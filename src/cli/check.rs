@@ -131,6 +131,7 @@ fn prepare(entry: &spec::Entry, base: &Path, max_time: f64) -> Prepared {
                     password_env: spec.password_env.clone(),
                     password_file: spec.password_file.as_deref().map(|p| relative_to(base, p)),
                     password_stdin: false,
+                    ..PasswordArgs::default()
                 }
                 .read("")?;
                 Ok::<_, anyhow::Error>((settings, password))

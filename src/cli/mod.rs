@@ -13,6 +13,7 @@ pub mod check;
 pub mod explain;
 pub mod lab;
 pub mod man;
+pub mod netrc;
 pub mod password;
 pub mod probe;
 pub mod shell;

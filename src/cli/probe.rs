@@ -354,6 +354,21 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
     let interactive = !args.password.password_stdin
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal();
+    let mut args = args;
+    if args.user.is_none() && args.password.given() {
+        // The login name may come from the netrc file's entry for the host.
+        let login = Target::parse(&args.target)
+            .ok()
+            .filter(|t| t.user.is_none())
+            .map(|t| args.password.netrc_login(&t.host))
+            .transpose();
+        match login {
+            Ok(login) => args.user = login.flatten(),
+            Err(err) => {
+                return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err)
+            }
+        }
+    }
     let settings = match settings(&args, interactive) {
         Ok(s) => s,
         Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
@@ -366,7 +381,10 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         crate::transport::prewarm(&settings.tls);
     }
     let prompt = super::password::prompt(&settings.user, &settings.host, settings.port);
-    let password = match args.password.read(&prompt) {
+    let password = match args
+        .password
+        .read_for(&prompt, &settings.host, &settings.user)
+    {
         Ok(p) => p,
         Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
     };
