@@ -370,7 +370,15 @@ impl Walk<'_> {
                         "{server} sent no greeting in plaintext: {}.",
                         crate::transport::sniff::IMPLICIT_TLS_HINT
                     ),
-                    "Rerun with --tls (and the port of implicit TLS, usually 993).",
+                    if self.first_hop() {
+                        format!(
+                            "Rerun with --tls on the same port: imapref probe --tls {server} ..."
+                        )
+                    } else {
+                        "The referral names a port that speaks implicit TLS in an imap:// URL (plaintext or STARTTLS): \
+                         make it name the server's STARTTLS port (usually 143)."
+                            .into()
+                    },
                 )
             }
             OpenError::NoStartTls => {
@@ -428,11 +436,7 @@ impl Walk<'_> {
         }
         let referral_target = !self.first_hop();
         if err.is_tls() {
-            let next = if referral_target && self.plan.tls_mode != TlsMode::Plain {
-                "The referred server must offer the same TLS as the first one; imapref never drops to a lower level."
-            } else {
-                "Check the certificate (--ca-file for a private CA) or the TLS mode (--tls for port 993, --starttls for 143)."
-            };
+            let next = tls_advice(&err, referral_target, self.plan.tls_mode);
             return stop(
                 "tls",
                 DiagnosisId::TlsFailure,
@@ -590,7 +594,7 @@ impl Walk<'_> {
                     "{} refuses LOGIN without TLS (LOGINDISABLED).",
                     plan.server()
                 ),
-                "Use --starttls or --tls.",
+                login_disabled_advice(plan.tls_mode),
             ));
         }
         let t = Instant::now();
@@ -1043,6 +1047,49 @@ impl Walk<'_> {
             );
         }
         Ok(outcome)
+    }
+}
+
+/// The next step after a TLS failure: a certificate that did not verify, a handshake that failed in the mode used, a
+/// referred server below the first one's level, STARTTLS refused or tampered with.
+fn tls_advice(err: &SessionError, referral_target: bool, mode: TlsMode) -> String {
+    if let SessionError::Transport(t) = err {
+        if t.presented_certificate().is_some() {
+            return "Trust the certificate's CA with --ca-file FILE if it is a private CA, or fix the server's \
+                    certificate (--insecure skips the check, and the report says so)."
+                .into();
+        }
+    }
+    if referral_target && mode != TlsMode::Plain {
+        return "The referred server must offer the same TLS as the first one; imapref never drops to a lower level."
+            .into();
+    }
+    match (err, mode) {
+        (SessionError::StartTlsRefused(_), _) => {
+            "The server refused STARTTLS: check its TLS setup, or use --tls on its implicit-TLS port (usually 993)."
+                .into()
+        }
+        (SessionError::PlaintextInjection(_), _) => {
+            "Something between imapref and the server injected plaintext into STARTTLS: check the network path.".into()
+        }
+        (_, TlsMode::Implicit) => {
+            "Check that this port speaks implicit TLS (usually 993); for STARTTLS (usually 143), use --starttls \
+             instead of --tls."
+                .into()
+        }
+        _ => "Check the server's TLS setup; for implicit TLS (usually 993), use --tls instead of --starttls.".into(),
+    }
+}
+
+/// The next step when the server refuses LOGIN in plaintext (LOGINDISABLED), by the TLS mode that was used.
+fn login_disabled_advice(mode: TlsMode) -> &'static str {
+    match mode {
+        // Opportunistic STARTTLS went on in plaintext: the server does not offer STARTTLS.
+        TlsMode::StartTlsOpportunistic => {
+            "The server offers no STARTTLS and refuses LOGIN in plaintext: use --tls on its implicit-TLS port \
+             (usually 993)."
+        }
+        _ => "Use --starttls, or --tls on the server's implicit-TLS port (usually 993).",
     }
 }
 

@@ -288,7 +288,7 @@ impl<'a> Probe<'a> {
                     return Progress::Ask { question };
                 }
                 Decision::Refuse(refusal) => {
-                    self.stop = Some(refusal_diagnosis(&refusal));
+                    self.stop = Some(refusal_diagnosis(&refusal, &self.settings.policy));
                     return self.end();
                 }
             }
@@ -355,7 +355,7 @@ impl<'a> Probe<'a> {
                     self.alternatives = alternatives.plans;
                 }
                 Err(refusal) => {
-                    self.stop = Some(refusal_diagnosis(&refusal));
+                    self.stop = Some(refusal_diagnosis(&refusal, &self.settings.policy));
                     self.done_now();
                 }
             },
@@ -374,7 +374,7 @@ impl<'a> Probe<'a> {
         match self.follower.consent(plan, yes) {
             Ok(()) => self.consented = true,
             Err(refusal) => {
-                self.stop = Some(refusal_diagnosis(&refusal));
+                self.stop = Some(refusal_diagnosis(&refusal, &self.settings.policy));
                 self.done_now();
             }
         }
@@ -575,8 +575,17 @@ fn note_alternatives(report: &mut Report, alternatives: &Alternatives) {
     ));
 }
 
-/// The finding that reports a refusal to follow.
-pub fn refusal_diagnosis(refusal: &Refusal) -> Diagnosis {
+/// `advice` as a sentence: capitalised, with a full stop.
+fn sentence(advice: &str) -> String {
+    let mut chars = advice.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+/// The finding that reports a refusal to follow; its next step comes from the policy in force.
+pub fn refusal_diagnosis(refusal: &Refusal, policy: &Policy) -> Diagnosis {
     let critical = |id, message: String, next: String| Diagnosis {
         id,
         severity: Severity::Critical,
@@ -604,20 +613,16 @@ pub fn refusal_diagnosis(refusal: &Refusal) -> Diagnosis {
             server,
             host,
             reason,
-            never,
+            ..
         } => critical(
             DiagnosisId::PolicyRefused,
             format!("Did not follow the referral to {server}: {reason}."),
-            if *never {
-                "Rerun without --follow=never to follow referrals.".into()
-            } else {
-                format!("Rerun with --allow-host {host} if you trust that server.")
-            },
+            sentence(&policy.advice(host, false)),
         ),
         Refusal::Declined { server, host } => critical(
             DiagnosisId::PolicyRefused,
             format!("You declined to send the password to {server}."),
-            format!("Rerun with --allow-host {host} to follow this referral."),
+            sentence(&policy.advice(host, true)),
         ),
         Refusal::BadUrl { errors } => critical(
             DiagnosisId::BadReferralUrl,
