@@ -415,3 +415,21 @@ fn a_line_sent_in_one_write_is_read_whole() {
         WaitStatus::Exited(sh.p.get_process().pid(), 0)
     );
 }
+
+#[test]
+fn a_password_the_server_echoes_is_masked_on_the_terminal() {
+    let server =
+        support::hostile::Hostile::start(support::hostile::Behaviour::LoginAnswer(format!(
+        "* OK you sent {PASSWORD}\r\n{{tag}} NO [AUTHENTICATIONFAILED] {PASSWORD} is not right\r\n"
+    )));
+    let addr = server.addr();
+    let mut sh = Shell::spawn(&[&addr]);
+    sh.prompt(&format!("{addr}> "));
+    sh.type_line(&format!("a1 login {USER} {PASSWORD}"));
+    sh.expect("* OK you sent ***");
+    sh.expect("a1 NO [AUTHENTICATIONFAILED] *** is not right");
+    sh.prompt(&format!("{addr}> "));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.exit_status();
+    assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+}
