@@ -433,3 +433,61 @@ fn a_password_the_server_echoes_is_masked_on_the_terminal() {
     sh.exit_status();
     assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
 }
+
+/// The lines the shell printed from the last `from` on, escape sequences removed.
+fn printed_lines(seen: &str, from: &str) -> Vec<String> {
+    let start = seen.rfind(from).unwrap_or(0);
+    let mut text = String::new();
+    let mut chars = seen[start..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        text.push(c);
+    }
+    text.split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
+#[test]
+fn help_is_wrapped_to_the_terminals_width() {
+    let lab = TestLab::start();
+    let home = lab.home();
+    let mut sh = Shell::spawn(&[&home.to_string()]);
+    sh.prompt(&prompt_of(home));
+    for cols in [50u16, 120] {
+        sh.p.get_process_mut().set_window_size(cols, 40).unwrap();
+        sh.type_line(":help");
+        sh.expect("Passwords never reach the history file.");
+        sh.prompt(&prompt_of(home));
+        let lines = printed_lines(&sh.seen, "Shell commands:");
+        let help: Vec<&String> = lines
+            .iter()
+            .skip_while(|l| !l.contains("Shell commands:"))
+            .take_while(|l| !l.contains("> "))
+            .collect();
+        assert!(help.len() > 10, "{cols} columns: {help:#?}");
+        for line in &help {
+            assert!(
+                line.chars().count() <= usize::from(cols),
+                "{cols} columns: {line:?}\n{help:#?}"
+            );
+        }
+        let beside = help
+            .iter()
+            .any(|l| l.starts_with("  :back") && l.contains("Log out"));
+        assert_eq!(beside, cols == 120, "{cols} columns: {help:#?}");
+    }
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.exit_status();
+}

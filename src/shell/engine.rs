@@ -386,7 +386,9 @@ impl Engine {
                     "raw off"
                 });
             }
-            LocalCommand::Help => self.shared.say_blocking(local::help_text().trim_end()),
+            LocalCommand::Help => self
+                .shared
+                .say_blocking(local::help_text(local::help_width()).trim_end()),
             LocalCommand::Quit => {
                 self.quit();
                 return Flow::Quit;
