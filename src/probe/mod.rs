@@ -21,7 +21,7 @@ pub mod target;
 pub mod verdict;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -197,7 +197,7 @@ pub struct Probe<'a> {
     stop: Option<Diagnosis>,
     reached_at: Option<String>,
     done: bool,
-    tap: Arc<Tap>,
+    tap: Tap,
     /// The hop under way: its plan, number and start.
     current: Option<(HopPlan, usize, Instant)>,
 }
@@ -248,16 +248,14 @@ impl<'a> Probe<'a> {
             stop: None,
             reached_at: None,
             done: false,
-            tap: Arc::new(Tap::new(password)),
+            tap: Tap::new(password),
             current: None,
         }
     }
 
     /// Sends an [`Event`] for each hop begun and each step done to `events`.
     pub fn with_events(mut self, events: UnboundedSender<Event>) -> Self {
-        let mut tap = Tap::new(self.password);
-        tap.events = Some(events);
-        self.tap = Arc::new(tap);
+        self.tap.events = Some(events);
         self
     }
 
