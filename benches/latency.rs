@@ -9,6 +9,9 @@
 //! - the referral path: `imapref probe` on front (which answers LOGIN with a referral to home), through front's proxy,
 //!   then home's (front's passdb is pointed at home's proxy);
 //! - STARTTLS on loopback, no proxy: `imapref probe --starttls` against curl `--ssl-reqd`;
+//! - the direct and referral probes again against a second pair in Dovecot's high-performance mode (login
+//!   processes reused, `imap` processes started ahead: no fork per login), the "hp" rows, which tell imapref's
+//!   round trips from Dovecot's own work per login;
 //! - the size of the release binary.
 //!
 //! The proxy delays every chunk by half the RTT in each direction, and waits half the RTT before it connects to the
@@ -74,6 +77,15 @@ fn main() {
     let home_proxy = runtime.block_on(Proxy::start(lab.home, rtt / 2));
     let front_proxy = runtime.block_on(Proxy::start(lab.front, rtt / 2));
     point_referrals_at(&lab, home_proxy.addr);
+
+    // The same pair in Dovecot's high-performance mode (no fork per login), to tell imapref's round trips from
+    // Dovecot's own login work.
+    let tuned = DovecotLab::start_high_performance();
+    let tuned_home_proxy = runtime.block_on(Proxy::start(tuned.home, rtt / 2));
+    let tuned_front_proxy = runtime.block_on(Proxy::start(tuned.front, rtt / 2));
+    point_referrals_at(&tuned, tuned_home_proxy.addr);
+    let tuned_home = tuned_home_proxy.addr.to_string();
+    let tuned_front = tuned_front_proxy.addr.to_string();
 
     let home = home_proxy.addr.to_string();
     let front = front_proxy.addr.to_string();
@@ -153,6 +165,18 @@ fn main() {
                 ],
             ),
         ),
+        Case::new(
+            "direct, hp",
+            "imapref",
+            Some(&tuned_home_proxy),
+            probe(imapref, &tuned_home, HOME_USER, &[]),
+        ),
+        Case::new(
+            "referral, hp",
+            "imapref",
+            None,
+            probe(imapref, &tuned_front, REFERRED_USER, &[]),
+        ),
     ];
 
     println!(
@@ -167,6 +191,7 @@ fn main() {
         for (index, case) in cases.iter().enumerate() {
             let proxies: Vec<&Proxy> = match case.scenario {
                 "referral" => vec![&front_proxy, &home_proxy],
+                "referral, hp" => vec![&tuned_front_proxy, &tuned_home_proxy],
                 _ => case.proxy.into_iter().collect(),
             };
             proxies.iter().for_each(|proxy| proxy.reset());
@@ -187,14 +212,14 @@ fn main() {
     let rtt_ms = rtt.as_secs_f64() * 1000.0;
     println!();
     println!(
-        "| {:<9} | {:<8} | {:>9} | {:>7} | {:>11} | {:>5} |",
+        "| {:<12} | {:<8} | {:>9} | {:>7} | {:>11} | {:>5} |",
         "path", "client", "median ms", "in RTT", "round trips", "floor"
     );
-    println!("|-----------|----------|-----------|---------|-------------|-------|");
+    println!("|--------------|----------|-----------|---------|-------------|-------|");
     for (index, case) in cases.iter().enumerate() {
         let floor = match case.scenario {
-            "direct" => "2",
-            "referral" => "4",
+            "direct" | "direct, hp" => "2",
+            "referral" | "referral, hp" => "4",
             _ => "",
         };
         let (in_rtt, counted) = if case.scenario == "starttls" {
@@ -206,7 +231,7 @@ fn main() {
             )
         };
         println!(
-            "| {:<9} | {:<8} | {:>9.1} | {:>7} | {:>11} | {:>5} |",
+            "| {:<12} | {:<8} | {:>9.1} | {:>7} | {:>11} | {:>5} |",
             case.scenario,
             case.client,
             median_ms(index),
@@ -241,6 +266,8 @@ fn main() {
     let versus_curl = direct / median_ms(1);
     let referral_rtt = median_ms(3) / rtt_ms;
     let starttls = median_ms(4) / median_ms(5);
+    let tuned_direct_rtt = median_ms(6) / rtt_ms;
+    let tuned_referral_rtt = median_ms(7) / rtt_ms;
     println!();
     println!("targets (issue 10):");
     verdict(
@@ -258,6 +285,10 @@ fn main() {
         format!("{referral_rtt:.2} RTT (target ≤ {REFERRAL_MAX_RTT})"),
         referral_rtt <= REFERRAL_MAX_RTT,
     );
+    println!(
+        "  (Dovecot in high-performance mode, \"hp\" rows: direct {tuned_direct_rtt:.2} RTT, referral \
+         {tuned_referral_rtt:.2} RTT; the difference is Dovecot's own work per login)"
+    );
     verdict(
         "STARTTLS on loopback against curl",
         format!("{starttls:.2}× (target ≤ {STARTTLS_MAX_VS_CURL}×)"),
@@ -273,6 +304,7 @@ fn main() {
         size <= BINARY_MAX_BYTES,
     );
     drop(lab);
+    drop(tuned);
 }
 
 /// Whether the clients keep `SSL_CERT_FILE` and `SSL_CERT_DIR`. Cargo (through openssl-probe) sets both for every

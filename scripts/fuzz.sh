@@ -17,7 +17,7 @@ seconds="${1:-10}"
 case "$seconds" in
   '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number, not \`$seconds\`" >&2; exit 2 ;;
 esac
-targets=(framing_parse imap_url client_command target explain client_machine)
+targets=(framing_parse imap_url client_command target explain client_machine check_file)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: skipped: no nightly toolchain (rustup toolchain install nightly)"
@@ -54,6 +54,10 @@ printf '[::1]:1143' > fuzz/corpus/target/seed-v6
 # explain: byte 0 picks the prefixes (0: as given, 1: C:/S: alternating); then a log.
 { printf '\x00'; cat "$fixture"; } > fuzz/corpus/explain/seed-fixture
 printf '\x02? login DOMname/UserN/AliasN PASSword\n? OK [REFERRAL imap://a%%2Fb%%2Fc;AUTH=*@h] x\na1 LOGIN {4}\n+ go\njdoe {7}\n+ go\nhunter2\na2 AUTHENTICATE PLAIN\n+\nAGpk\na2 OK\n' > fuzz/corpus/explain/seed-log
+
+# check_file: the example of docs/check.md.
+sed -n '/^```toml$/,/^```$/p' docs/check.md | sed '1d;$d' > fuzz/corpus/check_file/seed-doc-example
+printf '[[check]]\ntarget = "[::1]:1143"\nlogin = "a"\npassword_env = "PW"\nexpect = "referred"\n[[check]]\nname = 7\n' > fuzz/corpus/check_file/seed-bad-check
 
 # -O -a: optimised, with debug assertions and overflow checks (cargo-fuzz 0.13 adds them to an -O build only with -a,
 # and rustc turns overflow checks on with debug assertions). -s none: no AddressSanitizer. imapref forbids unsafe

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (cargo-mutants) on the code that decides where a password goes: the IMAP URL and response-code
-# parsers, the known server texts, the referral policy, the verdict and the referral follower. Only the library's own
-# tests run against each mutant (`cargo test --lib`), one job at a time (the machine is shared); a run over all of
-# them takes about an hour on 2 cores.
+# parsers, the known server texts, the referral policy, the verdict and the referral follower. Only the library's
+# own tests are built and run for each mutant (`--cargo-arg=--lib`), one job at a time (the machine is shared).
 #
 #   scripts/mutants.sh                         # every file below
 #   scripts/mutants.sh src/proto/code.rs       # one file (or several)
@@ -35,7 +34,7 @@ done
 mkdir -p target/mutants
 # --copy-target: start from the warm target/ instead of building every dependency again.
 status=0
-cargo mutants "${args[@]}" --jobs 1 --copy-target=true --output target/mutants -- --lib || status=$?
+cargo mutants "${args[@]}" --jobs 1 --copy-target=true --cargo-arg=--lib --output target/mutants || status=$?
 out=target/mutants/mutants.out
 count() { if [ -s "$out/$1.txt" ]; then grep -c . "$out/$1.txt"; else echo 0; fi; }
 caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)

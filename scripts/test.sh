@@ -13,6 +13,8 @@ need=()
 command -v dovecot >/dev/null 2>&1 || [ -x "$root/usr/sbin/dovecot" ] || need+=(dovecot-imapd)
 # xmllint validates `imapref check --junit` against tests/fixtures/junit-10.xsd.
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+# tests/exporter.rs starts a real Prometheus that scrapes `imapref exporter`.
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
   policy="$root/usr/sbin/policy-rc.d"

@@ -13,6 +13,7 @@
 //! | [`session`]   | the one async driver: the client machine over a transport, every wait bounded          | yes      |
 //! | [`probe`]     | the KB walkthrough as a short sequence over the driver; the typed report and verdict   | via session |
 //! | [`check`]     | many probes from a TOML file, concurrently; expectations and the worst status          | via probe |
+//! | [`exporter`]  | the Prometheus exporter: modules of check keys, /probe, /metrics, the / page, probe limit | via check |
 //! | [`render`]    | human, JSON, Nagios, OpenMetrics, JUnit and graph renderers; they only write to a `Write` | no     |
 //! | [`lab`]       | the built-in IMAP server that plays KB Q217388's Exchange 5.5 servers on loopback      | yes      |
 //! | [`shell`]     | the interactive REPL: lines to the driver, engine events to the screen                 | via session |
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod client;
 pub mod exit;
 pub mod explain;
+pub mod exporter;
 pub mod follow;
 pub mod lab;
 pub mod probe;

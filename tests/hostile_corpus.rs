@@ -243,6 +243,13 @@ fn login_answer(line: &str) -> Hostile {
     Hostile::start(Behaviour::LoginAnswer(format!("{line}\r\n")))
 }
 
+fn next_step(doc: &serde_json::Value) -> String {
+    doc["verdict"]["next_step"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn summary(doc: &serde_json::Value) -> String {
     doc["verdict"]["summary"]
         .as_str()
@@ -371,7 +378,14 @@ fn a_literal_of_two_to_the_63_bytes() {
 #[test]
 fn a_literal_size_past_u64() {
     let s = Hostile::start(Behaviour::HugeLiteral("18446744073709551616".into()));
-    check(&s, &[], &[3]);
+    let doc = check(&s, &[], &[3]);
+    // All digits: a number, only too large to count (it was once called "not a number").
+    let text = summary(&doc);
+    assert!(
+        text.contains("literal of 18446744073709551616 bytes, a size too large to count"),
+        "{doc}"
+    );
+    assert!(!text.contains("not a number"), "{doc}");
 }
 
 #[test]
@@ -419,21 +433,43 @@ fn an_unknown_response_code() {
 fn a_capability_line_of_100000_capabilities() {
     // About 1.2 MB on one line: past the 256 KiB line limit.
     let s = Hostile::start(Behaviour::CapabilityFlood(100_000));
-    check(&s, &[], &[3]);
+    let doc = check(&s, &[], &[3]);
+    // The line is well formed, CRLF and all, only too long: no claim that it has no line end, and no advice that
+    // this is not an IMAP server.
+    let text = summary(&doc);
+    assert!(text.contains("a line longer than 262144 bytes"), "{doc}");
+    assert!(!text.contains("without a line end"), "{doc}");
+    assert!(
+        next_step(&doc).contains("limits are in docs/security.md"),
+        "{doc}"
+    );
 }
 
 // ---- malformed REFERRAL ----
 
+/// `[REFERRAL]` with no URL is named as such (it was once "a code imapref does not know"), and the advice is not
+/// about the password.
+fn assert_referral_without_url(doc: &serde_json::Value) {
+    let text = summary(doc);
+    assert!(text.contains("REFERRAL with no URL"), "{doc}");
+    assert!(!text.contains("does not know"), "{doc}");
+    let next = next_step(doc);
+    assert!(next.contains("without saying where"), "{doc}");
+    assert!(!next.contains("password"), "{doc}");
+}
+
 #[test]
 fn referral_empty() {
     let s = login_answer("{tag} NO [REFERRAL] go elsewhere");
-    check(&s, &[], &[2]);
+    let doc = check(&s, &[], &[2]);
+    assert_referral_without_url(&doc);
 }
 
 #[test]
 fn referral_with_no_url() {
     let s = login_answer("{tag} NO [REFERRAL ] go elsewhere");
-    check(&s, &[], &[2]);
+    let doc = check(&s, &[], &[2]);
+    assert_referral_without_url(&doc);
 }
 
 #[test]
@@ -596,6 +632,48 @@ fn a_self_signed_certificate() {
     });
     check(&tls, &["--tls"], &[2]);
     assert!(!tls.got_credentials());
+}
+
+/// A TLS server with `certs`, probed with `--tls --ca-file` of their CA, so that only the server certificate can be
+/// at fault; returns the JSON report after the shared assertions (exit 2, and no LOGIN reached the server).
+fn check_tls_refused(certs: &imapref::transport::lab_cert::LabCertificates) -> serde_json::Value {
+    let tls = Hostile::start(Behaviour::Tls {
+        cert: certs.server_cert_pem.clone(),
+        key: certs.server_key_pem.clone(),
+        login: "{tag} OK LOGIN completed\r\n".into(),
+    });
+    let ca = tempfile::NamedTempFile::new().expect("a CA file");
+    std::fs::write(ca.path(), &certs.ca_pem).expect("write the CA");
+    let ca_path = ca.path().to_string_lossy().to_string();
+    let doc = check(&tls, &["--tls", "--ca-file", &ca_path], &[2]);
+    assert!(!tls.got_credentials(), "{doc}");
+    doc
+}
+
+#[test]
+fn an_expired_certificate() {
+    let day = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let certs = imapref::transport::lab_cert::generate_with_validity(
+        &["127.0.0.1"],
+        now - day * 30,
+        now - day,
+    )
+    .expect("certificates");
+    let doc = check_tls_refused(&certs);
+    assert!(summary(&doc).contains("expired"), "{doc}");
+}
+
+#[test]
+fn a_certificate_for_another_host() {
+    let certs =
+        imapref::transport::lab_cert::generate(&["mail.example.com"], 30).expect("certificates");
+    let doc = check_tls_refused(&certs);
+    let text = summary(&doc);
+    assert!(
+        text.contains("127.0.0.1 is not among the names it is for: mail.example.com"),
+        "{doc}"
+    );
 }
 
 #[test]

@@ -3,29 +3,16 @@
 //! bad input from the user. Each gets a clear message and a defined
 //! exit code, never a panic or a hang.
 
+mod support;
+
 use std::process::Output;
 
 use assert_cmd::Command;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// A one-connection server on loopback that runs `script` on the accepted socket.
-async fn serve<F, Fut>(script: F) -> (String, tokio::task::JoinHandle<()>)
-where
-    F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let handle = tokio::spawn(async move {
-        if let Ok((socket, _)) = listener.accept().await {
-            script(socket).await;
-        }
-    });
-    (addr, handle)
-}
+use support::scripted::{scripted, serve};
 
 async fn probe(target: &str, extra: &[&str]) -> (Output, Duration) {
     let target = target.to_string();
@@ -219,33 +206,6 @@ async fn starttls_required_but_not_offered() {
         "no password in plaintext when TLS was asked for"
     );
     server.abort();
-}
-
-/// A scripted server: greets with `greeting`, then answers each command by its name (upper-cased) with `answer`,
-/// which returns the lines to send (`{tag}` replaced); `None` stays silent.
-async fn scripted(
-    greeting: &'static str,
-    answer: fn(&str) -> Option<&'static str>,
-) -> (String, tokio::task::JoinHandle<()>) {
-    serve(move |mut s| async move {
-        let _ = s.write_all(greeting.as_bytes()).await;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            for line in String::from_utf8_lossy(&buf[..n]).lines() {
-                let mut words = line.split(' ');
-                let tag = words.next().unwrap_or("*");
-                let name = words.next().unwrap_or("").to_ascii_uppercase();
-                if let Some(reply) = answer(&name) {
-                    let _ = s.write_all(reply.replace("{tag}", tag).as_bytes()).await;
-                }
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

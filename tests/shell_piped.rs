@@ -5,9 +5,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ const USER: &str = "DOMname/UserN/AliasN";
 const PASSWORD: &str = "PASSword";
 
 use support::lab::TestLab;
+use support::scripted::line_server;
 
 /// The home server of a running test lab.
 fn home_of(lab: &TestLab) -> SocketAddr {
@@ -232,75 +232,16 @@ fn a_bad_target_is_a_usage_error() {
     assert!(run.stderr.contains("99999"), "{}", shows(&run));
 }
 
-/// A scripted server on a thread: greets, then answers each command with `answer`'s lines (`None`: close at once;
-/// a `* BYE` line: close after it). A line ending with `{n}` gets `+ Ready` (after checking that the client waited for
-/// it), then the n bytes are read.
-fn tiny_server(answer: fn(&str) -> Option<Vec<String>>) -> (SocketAddr, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (got, received) = mpsc::channel();
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut writer = stream.try_clone().unwrap();
-        writer
-            .write_all(b"* OK [CAPABILITY IMAP4rev1] tiny server ready\r\n")
-            .unwrap();
-        let mut reader = BufReader::new(stream);
-        // The command so far: a command with literals spans several lines.
-        let mut command = String::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end().to_string();
-            command.push_str(&line);
-            if let Some(n) = line
-                .strip_suffix('}')
-                .and_then(|l| l.rsplit_once('{'))
-                .and_then(|(_, n)| n.parse::<usize>().ok())
-            {
-                // The client must wait for `+` before sending the literal.
-                let early = !reader.buffer().is_empty();
-                let _ = got.send(format!("{line} (early data: {early})"));
-                writer.write_all(b"+ Ready for literal data\r\n").unwrap();
-                let mut data = vec![0; n];
-                reader.read_exact(&mut data).unwrap();
-                let data = String::from_utf8_lossy(&data).into_owned();
-                command.push_str(&data);
-                let _ = got.send(data);
-                continue;
-            }
-            let _ = got.send(line);
-            match answer(&std::mem::take(&mut command)) {
-                Some(replies) => {
-                    for r in &replies {
-                        writer.write_all(format!("{r}\r\n").as_bytes()).unwrap();
-                    }
-                    // A server that says BYE closes the connection.
-                    if replies.iter().any(|r| r.starts_with("* BYE")) {
-                        return;
-                    }
-                }
-                None => return,
-            }
-        }
-    });
-    (addr, received)
-}
-
 #[test]
 fn a_lost_connection_exits_2() {
     // Closes the connection at the first command, without a word.
-    let (addr, _) = tiny_server(|_| None);
+    let (addr, _) = line_server(|_| None);
     let run = shell(&[&addr.to_string()], "a1 noop\n");
     assert_eq!(run.code, 2, "{}", shows(&run));
     assert!(run.stderr.contains("connection lost"), "{}", shows(&run));
 
     // BYE and close: the command never completes.
-    let (addr, _) = tiny_server(|_| Some(vec!["* BYE shutting down".into()]));
+    let (addr, _) = line_server(|_| Some(vec!["* BYE shutting down".into()]));
     let run = shell(&[&addr.to_string()], "a1 noop\na2 noop\n");
     assert_eq!(run.code, 2, "{}", shows(&run));
     assert!(
@@ -312,7 +253,7 @@ fn a_lost_connection_exits_2() {
 
 #[test]
 fn silence_is_a_timeout_and_exits_2() {
-    let (addr, _) = tiny_server(|_| Some(Vec::new()));
+    let (addr, _) = line_server(|_| Some(Vec::new()));
     let started = std::time::Instant::now();
     let run = shell(&[&addr.to_string(), "--timeout", "1"], "a1 noop\n");
     assert_eq!(run.code, 2, "{}", shows(&run));
@@ -334,7 +275,7 @@ fn synchronizing_literals_wait_for_the_continuation() {
         let tag = line.split(' ').next().unwrap_or("*");
         Some(vec![format!("{tag} OK done")])
     }
-    let (addr, received) = tiny_server(answer);
+    let (addr, received) = line_server(answer);
     let run = shell(&[&addr.to_string()], "a1 LOGIN jürgen pässword\n");
     assert_eq!(run.code, 0, "{}", shows(&run));
     let got: Vec<String> = received.try_iter().take(5).collect();
@@ -398,7 +339,7 @@ fn big_literals_are_streamed_and_binary_ones_summarised() {
         }
         Some(vec![format!("{tag} OK done")])
     }
-    let (addr, _) = tiny_server(answer);
+    let (addr, _) = line_server(answer);
     let run = shell(
         &[&addr.to_string()],
         "a1 FETCH 1 BODY[1]\na2 FETCH 2 BODY[2]\n",

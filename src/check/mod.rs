@@ -7,6 +7,7 @@
 //! [`Outcome`] too (UNKNOWN, "bad check"), so one bad check never stops the others. Nothing here prints; the renderers
 //! in [`crate::render`] turn the outcomes into a table, JSON, Nagios, OpenMetrics, JUnit or a graph.
 
+pub mod settings;
 pub mod spec;
 
 use std::sync::Arc;

@@ -184,8 +184,11 @@ impl CheckSpec {
     /// What a runnable check needs beyond the probe's own validation: a target, one password source, no `ask`, and
     /// positive times. The message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        if self.target.as_deref().is_none_or(str::is_empty) {
+        if given(&self.target).is_none() {
             return Err("no `target`: every check needs one (host:port or an IMAP URL)".into());
+        }
+        if self.name.is_some() && given(&self.name).is_none() {
+            return Err("`name` is blank: give the check a name, or leave the key out (login@target is used)".into());
         }
         match (&self.password_env, &self.password_file) {
             (None, None) => {
@@ -222,14 +225,20 @@ impl CheckSpec {
     }
 
     /// The name shown in every output: `name`, or `login@target`.
+    /// Blank strings count as absent, so that no check is shown with an empty name.
     pub fn display_name(&self) -> String {
-        match (&self.name, &self.login, &self.target) {
-            (Some(name), _, _) => name.clone(),
+        match (given(&self.name), given(&self.login), given(&self.target)) {
+            (Some(name), _, _) => name.to_string(),
             (None, Some(login), Some(target)) => format!("{login}@{target}"),
-            (None, None, Some(target)) => target.clone(),
+            (None, None, Some(target)) => target.to_string(),
             _ => "(unnamed)".into(),
         }
     }
+}
+
+/// A string key's value when it is set and not blank.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
 }
 
 /// Why a whole check file cannot be used.
@@ -279,7 +288,7 @@ impl Entry {
     pub fn display_name(&self) -> String {
         match &self.spec {
             Ok(spec) => spec.display_name(),
-            Err(_) if self.written.target.is_some() => self.written.display_name(),
+            Err(_) if given(&self.written.target).is_some() => self.written.display_name(),
             Err(_) => format!("check #{} (line {})", self.index, self.line),
         }
     }
@@ -515,5 +524,22 @@ password_file = "/run/pw"
             CheckSpec::deserialize(toml::Value::Table(one))
                 .unwrap_or_else(|e| panic!("{key}: {e}"));
         }
+    }
+
+    #[test]
+    fn a_blank_target_or_name_never_gives_an_empty_name() {
+        // Found by the check_file fuzz target: a bad check with `target = ""` was shown with an empty name.
+        let file = parse("[[check]]\ntarget = \"\"\npassword_en= 7\n").expect("a file");
+        assert_eq!(file.checks[0].display_name(), "check #1 (line 2)");
+        let file = parse(
+            "[[check]]\nname = \" \"\ntarget = \"h:143\"\nlogin = \"u\"\npassword_env = \"PW\"\n",
+        )
+        .expect("a file");
+        let err = file.checks[0]
+            .spec
+            .as_ref()
+            .expect_err("a blank name is refused");
+        assert!(err.message.contains("`name` is blank"), "{err}");
+        assert_eq!(file.checks[0].display_name(), "u@h:143");
     }
 }

@@ -1,5 +1,5 @@
 //! `imapref check FILE`: reads the check file ([`crate::check::spec`]), turns each check into probe settings with the
-//! same validation as `imapref probe` ([`super::probe::settings`]), runs them all concurrently
+//! same validation as `imapref probe` ([`crate::check::settings`]), runs them all concurrently
 //! ([`crate::check::run_all`]) with a progress bar on a terminal, writes the requested files (atomically for
 //! `--metrics`) and the chosen format to stdout, and exits with the worst check's code.
 
@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-use super::password::PasswordArgs;
-use super::probe::{AuthArg, FollowArg, ProbeArgs, StartTlsArg, TlsArgs};
 use super::write_stdout;
-use crate::check::spec::{self, AuthKey, CheckSpec, FollowKey, TlsKey};
+use crate::check::spec;
 use crate::check::{self, Outcome, Prepared, Summary};
 use crate::render::graph::{GraphFormat, Topology};
 use crate::render::{self, json, junit, nagios, openmetrics};
@@ -62,81 +60,14 @@ pub struct CheckArgs {
     pub graph: Option<PathBuf>,
 }
 
-/// A path from the check file, taken relative to the file's directory.
-fn relative_to(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
-}
-
-/// The `imapref probe` arguments a check stands for (the password is read separately).
-pub fn probe_args(spec: &CheckSpec, base: &Path) -> anyhow::Result<ProbeArgs> {
-    let Some(target) = spec.target.clone() else {
-        bail!("no `target`");
-    };
-    let tls = spec.tls.unwrap_or(TlsKey::None);
-    Ok(ProbeArgs {
-        target,
-        user: spec.login.clone(),
-        password: PasswordArgs::default(),
-        tls: TlsArgs {
-            tls: tls == TlsKey::Tls,
-            starttls: match tls {
-                TlsKey::Starttls => Some(StartTlsArg::Required),
-                TlsKey::StarttlsOpportunistic => Some(StartTlsArg::Opportunistic),
-                TlsKey::None | TlsKey::Tls => None,
-            },
-            ca_file: spec.ca_file.as_deref().map(|p| relative_to(base, p)),
-            insecure: spec.insecure.unwrap_or(false),
-        },
-        auth: match spec.auth.unwrap_or(AuthKey::Login) {
-            AuthKey::Login => AuthArg::Login,
-            AuthKey::Plain => AuthArg::Plain,
-        },
-        mailbox: spec.mailbox.clone(),
-        read_only: spec.read_only.unwrap_or(false),
-        follow: match spec.follow.unwrap_or(FollowKey::Auto) {
-            FollowKey::Auto => FollowArg::Auto,
-            FollowKey::Never => FollowArg::Never,
-            FollowKey::Ask => bail!("`follow = \"ask\"` is refused: checks run unattended"),
-        },
-        allow_host: spec.allow_host.clone().unwrap_or_default(),
-        max_hops: spec.max_hops.unwrap_or(10),
-        max_alternatives: 10,
-        no_pipelining: false,
-        timeout: spec.timeout.unwrap_or(10.0),
-        max_time: spec.max_time.unwrap_or(30.0),
-        cert_warn_days: spec.cert_min_days.unwrap_or(14),
-        json: false,
-        verbose: false,
-        format: None,
-    })
-}
-
 /// Turns one entry of the file into a runnable check (or a bad one, which still gets an outcome).
 fn prepare(entry: &spec::Entry, base: &Path, max_time: f64) -> Prepared {
     let name = entry.display_name();
     let (spec, setup) = match &entry.spec {
         Err(err) => (entry.written.clone(), Err(err.to_string())),
         Ok(spec) => {
-            let setup = (|| {
-                let args = probe_args(spec, base)?;
-                // Interactive is false: a referral that would need consent is refused.
-                let mut settings = super::probe::settings(&args, false)?;
-                settings.max_time =
-                    Some(Duration::from_secs_f64(spec.max_time.unwrap_or(max_time)));
-                let password = PasswordArgs {
-                    password_env: spec.password_env.clone(),
-                    password_file: spec.password_file.as_deref().map(|p| relative_to(base, p)),
-                    password_stdin: false,
-                    ..PasswordArgs::default()
-                }
-                .read("")?;
-                Ok::<_, anyhow::Error>((settings, password))
-            })()
-            .map_err(|e| format!("line {}: {e:#}", entry.line));
+            let setup = check::settings::setup(spec, base, max_time)
+                .map_err(|e| format!("line {}: {e}", entry.line));
             (spec.clone(), setup)
         }
     };

@@ -4,6 +4,7 @@
 //! - [`probe`]: `imapref probe` — arguments to [`ProbeSettings`](crate::probe::ProbeSettings);
 //! - [`password`]: where the password comes from (prompt, env, file, stdin), never the command line;
 //! - [`check`]: `imapref check FILE`;
+//! - [`exporter`]: `imapref exporter`, the Prometheus exporter;
 //! - [`explain`]: `imapref explain`;
 //! - [`lab`]: `imapref lab` and `imapref demo`;
 //! - [`shell`]: `imapref shell`;
@@ -11,6 +12,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod exporter;
 pub mod lab;
 pub mod man;
 pub mod netrc;
@@ -48,6 +50,9 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Run many probes from a TOML check file, concurrently, with JSON, Nagios, OpenMetrics and JUnit output.
     Check(check::CheckArgs),
+    /// Serve probes to Prometheus: /probe?target=HOST:PORT&module=NAME runs one probe with a module's check keys and
+    /// answers with its metrics, as blackbox_exporter does.
+    Exporter(exporter::ExporterArgs),
     /// Say what server lines mean: kind, code, decoded referrals, known NO texts.
     Explain(explain::ExplainArgs),
     /// An interactive IMAP shell: the KB's telnet session with line editing, history, hidden passwords and referral
@@ -97,6 +102,7 @@ pub fn main() -> i32 {
         match cli.command {
             Command::Probe(args) => probe::run(args).await,
             Command::Check(args) => check::run(args).await,
+            Command::Exporter(args) => exporter::run(args).await,
             Command::Explain(args) => explain::run(args),
             Command::Shell(args) => shell::run(args).await,
             Command::Lab(args) => lab::run_lab(args).await,

@@ -29,7 +29,7 @@ use crate::proto::command::{
 };
 use crate::proto::framing::{Frame, FrameError, Framer, FramerLimits};
 use crate::proto::response::{Kind, Response, Status};
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 pub use gathered::Gathered;
 use transcript::{Direction, Transcript};
 
@@ -213,6 +213,9 @@ pub struct Client {
     secret_in_output: bool,
     /// Bytes of a secret were handed to the driver to write.
     secret_written: bool,
+    /// Masks the secrets this machine was given (a server may echo one back) in what the server's lines put in the
+    /// transcript.
+    redactors: Vec<Redactor>,
     /// `+` received while nothing was in flight.
     idle_continuations: usize,
     capabilities: Option<Vec<String>>,
@@ -240,6 +243,7 @@ impl Client {
             idle_continuations: 0,
             secret_in_output: false,
             secret_written: false,
+            redactors: Vec::new(),
             capabilities: None,
             last_bye: None,
             round_trips: 0,
@@ -271,6 +275,11 @@ impl Client {
     /// Encodes `command` under the server's literal rules and queues it. Returns its tag.
     pub fn send(&mut self, command: &Command) -> Result<Tag, ClientError> {
         let encoded = command.encode_with(self.literal_mode())?;
+        for arg in &command.args {
+            if let Arg::Secret(secret) = arg {
+                self.mask(Redactor::new(secret));
+            }
+        }
         self.send_encoded(&command.tag, encoded)
     }
 
@@ -296,6 +305,7 @@ impl Client {
         plain: bool,
     ) -> Result<(Tag, Encoded), ClientError> {
         let tag = self.next_tag();
+        self.mask(Redactor::new(password).with_login(user));
         let encoded = if plain {
             authenticate_plain(&tag, "", user, password, self.has_capability("SASL-IR"))?
         } else {
@@ -316,6 +326,22 @@ impl Client {
     ) -> Result<Tag, ClientError> {
         let (tag, encoded) = self.encode_login(user, password, plain)?;
         self.send_encoded(&tag, encoded)
+    }
+
+    /// Masks `redactor`'s secret wherever a server line shows it in the transcript from now on.
+    pub fn mask(&mut self, redactor: Redactor) {
+        self.redactors.push(redactor);
+    }
+
+    /// The server's bytes as the transcript may keep them: with every known secret masked.
+    fn record_server(&mut self, at: f64, bytes: &[u8]) {
+        let mut shown = std::borrow::Cow::Borrowed(bytes);
+        for redactor in &self.redactors {
+            if let std::borrow::Cow::Owned(masked) = redactor.redact_bytes(&shown) {
+                shown = std::borrow::Cow::Owned(masked);
+            }
+        }
+        self.transcript.record(Direction::Server, at, &shown);
     }
 
     /// True once bytes of a password (or a SASL response) were handed out to be written.
@@ -415,7 +441,7 @@ impl Client {
         let at = self.now_ms;
         match frame {
             Frame::Response(raw) => {
-                self.transcript.record(Direction::Server, at, &raw.bytes);
+                self.record_server(at, &raw.bytes);
                 if !self.greeted {
                     self.greeted = true;
                     let response = Response::parse_greeting(raw);
@@ -432,7 +458,7 @@ impl Client {
                 ..
             } => {
                 let head = self.framer.partial().to_vec();
-                self.transcript.record(Direction::Server, at, &head);
+                self.record_server(at, &head);
                 self.transcript.note(
                     at,
                     format!("({len} bytes of literal data, streamed, not kept)"),

@@ -470,3 +470,36 @@ fn a_dovecot_session_captured_from_the_real_server() {
     assert_eq!(c.in_flight().count(), 0);
     assert_eq!(c.round_trips(), 3);
 }
+
+#[test]
+fn a_password_the_server_echoes_back_is_masked_in_the_transcript() {
+    // Found by the client_machine fuzz target: server text that happens to hold the password went into the
+    // transcript verbatim, and the transcript is what `-v`, JSON and `:transcript` show.
+    let mut c = client();
+    c.feed(b"* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n");
+    drain(&mut c, &mut Vec::new());
+    let password = Secret::new("S3cret-pw");
+    c.login("victim", &password, false).expect("login");
+    let select = Command::new("a2", "SELECT").arg(Arg::Mailbox("INBOX".into()));
+    c.send(&select).expect("select");
+    let mut log = Vec::new();
+    drain_output(&mut c, &mut log);
+    c.feed(
+        b"* BAD you sent S3cret-pw\r\na1 NO [AUTHENTICATIONFAILED] a1 LOGIN victim S3cret-pw\r\n",
+    );
+    drain(&mut c, &mut log);
+    let text = c.transcript().to_text();
+    assert!(!text.contains("S3cret-pw"), "{text}");
+    assert!(text.contains("a1 LOGIN victim ***"), "{text}");
+    // A secret argument of any command counts too.
+    let mut c = client();
+    c.feed(b"* OK ready\r\n");
+    drain(&mut c, &mut Vec::new());
+    let login = Command::new("b1", "LOGIN")
+        .arg(Arg::Astring("u".into()))
+        .arg(Arg::Secret(Secret::new("hunter22")));
+    c.send(&login).expect("login");
+    c.feed(b"b1 NO hunter22 is wrong\r\n");
+    drain(&mut c, &mut Vec::new());
+    assert!(!c.transcript().to_text().contains("hunter22"));
+}

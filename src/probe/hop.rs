@@ -242,6 +242,11 @@ pub async fn run(
 
 use crate::session::millis_since as ms;
 
+/// What to do about `[REFERRAL]` with no URL.
+const REFERRAL_NOWHERE_NEXT: &str =
+    "The server refers the user without saying where: ask its administrator which \
+     server holds the mailbox, then probe that server.";
+
 impl Walk<'_> {
     fn step(&mut self, name: &str, mark: Mark, since: Instant, detail: String) {
         self.step_ms(name, mark, ms(since), detail);
@@ -468,9 +473,14 @@ impl Walk<'_> {
                 DiagnosisId::Timeout,
                 "Check the host and port, and any firewall; raise --timeout for a slow server.",
             ),
-            SessionError::Frame(_) | SessionError::Protocol(_) => (
+            SessionError::Frame(_) => (
                 DiagnosisId::Garbage,
-                "This does not look like an IMAP server; check the port.",
+                "The server sent more than imapref reads at once (the limits are in docs/security.md): a broken or \
+                 hostile server, or not an IMAP server at all; tell its administrator, or check the port.",
+            ),
+            SessionError::Protocol(_) => (
+                DiagnosisId::Garbage,
+                "The server broke the IMAP protocol: it is broken or hostile; tell its administrator.",
             ),
             SessionError::ClosedByServer { .. } => (
                 DiagnosisId::ConnectionClosed,
@@ -685,6 +695,7 @@ impl Walk<'_> {
             } => {
                 let line = outcome.completion.first_line();
                 self.step("login", Mark::Fail, t, line.clone());
+                let nowhere = code.as_ref().is_some_and(Code::is_referral_without_url);
                 let code_note = code
                     .map(|c| format!(" {}", c.meaning()))
                     .unwrap_or_default();
@@ -697,9 +708,11 @@ impl Walk<'_> {
                     },
                     Severity::Critical,
                     format!("{} refused the login: `{line}`.{code_note}", plan.server()),
-                    known.map_or("Check the login name's form and the password.", |k| {
-                        k.next_step
-                    }),
+                    match known {
+                        Some(k) => k.next_step,
+                        None if nowhere => REFERRAL_NOWHERE_NEXT,
+                        None => "Check the login name's form and the password.",
+                    },
                 ));
             }
         };
@@ -858,6 +871,7 @@ impl Walk<'_> {
                 Ok(follow_login(login_referral.unwrap_or_default()))
             }
             classify::Select::NotOpened { code, known } => {
+                let nowhere = code.as_ref().is_some_and(Code::is_referral_without_url);
                 let code_note = code
                     .map(|c| format!(" {}", c.meaning()))
                     .unwrap_or_default();
@@ -870,10 +884,11 @@ impl Walk<'_> {
                         plan.mailbox,
                         plan.server()
                     ),
-                    known.map_or(
-                        "Check the mailbox name (LIST shows them) and the user's rights.",
-                        |k| k.next_step,
-                    ),
+                    match known {
+                        Some(k) => k.next_step,
+                        None if nowhere => REFERRAL_NOWHERE_NEXT,
+                        None => "Check the mailbox name (LIST shows them) and the user's rights.",
+                    },
                 ))
             }
         }

@@ -258,8 +258,17 @@ impl Code {
             Code::OverQuota => "the user is over quota (RFC 5530)".into(),
             Code::AlreadyExists => "the mailbox already exists (RFC 5530)".into(),
             Code::Nonexistent => "the mailbox does not exist (RFC 5530)".into(),
+            Code::Other { .. } if self.is_referral_without_url() => "REFERRAL with no URL: the server says the \
+                 user belongs elsewhere but names no server (RFC 2221 and 2193 want at least one IMAP URL)"
+                .into(),
             Code::Other { name, .. } => format!("{name}: a code imapref does not know; shown verbatim"),
         }
+    }
+
+    /// True for `[REFERRAL]` with nothing after it: a referral that names no server.
+    pub fn is_referral_without_url(&self) -> bool {
+        matches!(self, Code::Other { name, args } if name.eq_ignore_ascii_case("REFERRAL")
+            && args.as_deref().is_none_or(|a| a.trim().is_empty()))
     }
 
     /// The referral URLs when this is a REFERRAL code.
@@ -476,5 +485,21 @@ mod tests {
         );
         let r = ReferralUrl::parse("imap://u@h/");
         assert!(r.url.is_some() && r.error.is_none());
+    }
+
+    #[test]
+    fn a_referral_with_no_url_is_named_as_such() {
+        for inside in ["REFERRAL", "referral ", "REFERRAL   "] {
+            let code = Code::parse(inside);
+            assert!(code.is_referral_without_url(), "{inside:?}");
+            assert!(
+                code.meaning().starts_with("REFERRAL with no URL"),
+                "{inside:?}"
+            );
+            assert_eq!(code.referral_urls(), None);
+        }
+        assert!(!Code::parse("REFERRAL imap://h/").is_referral_without_url());
+        assert!(!Code::parse("XYZZY").is_referral_without_url());
+        assert!(Code::parse("XYZZY").meaning().contains("does not know"));
     }
 }

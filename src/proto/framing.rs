@@ -45,10 +45,8 @@ impl Default for FramerLimits {
 /// connection, since the position in the stream is lost.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FrameError {
-    /// A line went past [`FramerLimits::max_line`] without a line feed.
-    #[error(
-        "the server sent a line longer than {limit} bytes without a line end (limit: max_line)"
-    )]
+    /// A line went past [`FramerLimits::max_line`] (with or without its line feed: imapref stops reading there).
+    #[error("the server sent a line longer than {limit} bytes, more than imapref reads (limit: max_line)")]
     LineTooLong {
         /// The limit that was passed.
         limit: usize,
@@ -61,8 +59,10 @@ pub enum FrameError {
         /// The limit.
         limit: u64,
     },
-    /// The literal's size does not fit in a number.
-    #[error("the server announced a literal whose size is not a number: {0}")]
+    /// The literal's size is all digits but too large for any count (past 2^64 − 1).
+    #[error(
+        "the server announced a literal of {0} bytes, a size too large to count (past 2^64 - 1; limit: max_literal)"
+    )]
     BadLiteralSize(String),
     /// One response went past [`FramerLimits::max_response`] bytes held in memory.
     #[error("one response grew past {limit} bytes held in memory (limit: max_response)")]

@@ -1061,6 +1061,55 @@ mod tests {
 
     // Pins for what decides where a password goes (issue 8, item 6: mutation testing).
 
+    /// A URL with only a host, for building the exact cases below.
+    fn bare(host: &str) -> ImapUrl {
+        ImapUrl::parse(&format!("imap://{host}")).unwrap()
+    }
+
+    #[test]
+    fn display_writes_the_slash_before_a_mailbox_even_without_a_trailing_slash() {
+        // Survivor of scripts/mutants.sh: `||` turned into `&&` in the slash condition went unnoticed.
+        let mut u = bare("h");
+        assert!(!u.had_trailing_slash);
+        u.mailbox = Some("INBOX".into());
+        assert_eq!(u.to_string(), "imap://h/INBOX");
+        let mut u = bare("h");
+        u.uidvalidity = Some(7);
+        assert_eq!(u.to_string(), "imap://h/;UIDVALIDITY=7");
+        assert_eq!(bare("h").to_string(), "imap://h");
+    }
+
+    #[test]
+    fn display_encodes_a_mailbox_s_last_slash_only_before_a_semicolon_tail() {
+        // Survivors of scripts/mutants.sh: the `%2F` rule applied without a `;` tail, or despite a UIDVALIDITY.
+        let mut u = bare("h");
+        u.mailbox = Some("a/".into());
+        assert_eq!(u.to_string(), "imap://h/a/");
+        u.uidvalidity = Some(5);
+        u.rest = Some(";UID=1".into());
+        assert_eq!(u.to_string(), "imap://h/a/;UIDVALIDITY=5;UID=1");
+        u.uidvalidity = None;
+        assert_eq!(u.to_string(), "imap://h/a%2F;UID=1");
+        let back = ImapUrl::parse(&u.to_string()).unwrap();
+        assert_eq!(
+            (back.mailbox, back.rest),
+            (u.mailbox.clone(), u.rest.clone())
+        );
+        u.rest = Some("?x".into());
+        assert_eq!(u.to_string(), "imap://h/a/?x");
+    }
+
+    #[test]
+    fn a_scheme_must_start_with_a_letter() {
+        // Survivor of scripts/mutants.sh: `&&` turned into `||` in split_scheme accepted `1map` as a scheme.
+        assert_eq!(ImapUrl::parse("1map://h/"), Err(UrlError::MissingScheme));
+        assert_eq!(ImapUrl::parse("i_map://h/"), Err(UrlError::MissingScheme));
+        assert!(matches!(
+            ImapUrl::parse("x-1.y+z://h/"),
+            Err(UrlError::NotImap { .. })
+        ));
+    }
+
     #[test]
     fn a_tail_right_after_the_host_slash_has_no_mailbox_and_does_not_panic() {
         // `stop` is 0 here: the guard `stop > 0` keeps `stop - 1` from underflowing in a debug build.

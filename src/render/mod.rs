@@ -7,12 +7,16 @@
 //! - [`check`]: a check run's summary table and JSON document;
 //! - [`nagios`]: the monitoring-plugins status line with perfdata;
 //! - [`openmetrics`]: OpenMetrics text for Prometheus;
+//! - [`exposition`]: the exporter's metrics, Prometheus text 0.0.4 or OpenMetrics 1.0.0;
+//! - [`exporter_page`]: the exporter's HTML page and one probe's debug text;
 //! - [`junit`]: JUnit XML for CI;
 //! - [`graph`]: the referral topology as DOT, SVG or HTML.
 //!
 //! Colour is decided once at the edge ([`ColorChoice::resolve`]) and applied with `colored`'s global switch.
 
 pub mod check;
+pub mod exporter_page;
+pub mod exposition;
 pub mod graph;
 pub mod human;
 pub mod json;

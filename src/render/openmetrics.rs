@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use crate::check::Outcome;
 
 /// A label value, escaped.
-fn escape(value: &str) -> String {
+pub fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -31,7 +31,7 @@ fn escape(value: &str) -> String {
 }
 
 /// A float as OpenMetrics writes it.
-fn number(v: f64) -> String {
+pub fn number(v: f64) -> String {
     if v.is_finite() {
         format!("{v}")
     } else {

@@ -6,6 +6,8 @@
 
 pub mod dovecot;
 pub mod hostile;
+pub mod http;
 pub mod lab;
 #[cfg(unix)]
 pub mod pty;
+pub mod scripted;
