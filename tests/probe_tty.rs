@@ -275,3 +275,36 @@ fn ctrl_c_during_the_login_names_the_server_that_got_the_password() {
     assert_eq!(ids.last(), Some(&"interrupted"));
     assert!(!probe.seen.contains(PASSWORD));
 }
+
+#[test]
+fn ctrl_c_at_the_password_prompt_puts_echo_back_and_exits_130() {
+    let server = Hostile::start(Behaviour::Normal);
+    let addr = server.addr();
+    // The pty starts with echo off; a terminal has it on: `stty echo` first, as a shell would leave it.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "stty echo && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_imapref"),
+        "--color",
+        "never",
+        "probe",
+        &addr,
+        USER,
+    ])
+    .env_remove("NO_COLOR");
+    let mut probe = support::pty::Pty::spawn(cmd);
+    probe.expect(&format!("Password for {USER} on {addr}: "));
+    assert!(
+        !probe.p.get_process().get_echo().unwrap(),
+        "the prompt turns echo off"
+    );
+    probe.p.send(ControlCode::EndOfText).unwrap();
+    probe.expect("interrupted at the password prompt; nothing was sent");
+    assert_eq!(probe.exit_code(), 130, "{}", probe.seen);
+    assert!(
+        probe.p.get_process().get_echo().unwrap(),
+        "echo was left off after Ctrl-C"
+    );
+    assert_eq!(server.connections(), 0, "nothing was sent");
+}

@@ -124,6 +124,34 @@ impl PasswordArgs {
     }
 }
 
+/// The terminal's mode on standard input, saved before a prompt that turns echo off, so that Ctrl-C can put it back.
+pub struct TerminalMode {
+    #[cfg(unix)]
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl TerminalMode {
+    /// Saves the mode (nothing when standard input is not a terminal).
+    pub fn save() -> TerminalMode {
+        TerminalMode {
+            #[cfg(unix)]
+            saved: rustix::termios::tcgetattr(std::io::stdin()).ok(),
+        }
+    }
+
+    /// Puts the saved mode back (echo on again after an interrupted prompt).
+    pub fn restore(&self) {
+        #[cfg(unix)]
+        if let Some(mode) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                mode,
+            );
+        }
+    }
+}
+
 /// The prompt for a password: `Password for jdoe on 127.0.0.1:143: `, `... on [::1]:143: ` for IPv6.
 pub fn prompt(user: &str, host: &str, port: u16) -> String {
     format!(

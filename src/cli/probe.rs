@@ -381,10 +381,26 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         crate::transport::prewarm(&settings.tls);
     }
     let prompt = super::password::prompt(&settings.user, &settings.host, settings.port);
-    let password = match args
-        .password
-        .read_for(&prompt, &settings.host, &settings.user)
-    {
+    // The prompt reads in a thread of its own, so that Ctrl-C can end it: the terminal's mode (echo off during the
+    // prompt) is put back and the probe exits 130 without having sent anything.
+    let terminal = super::password::TerminalMode::save();
+    let (source, host, user) = (
+        args.password.clone(),
+        settings.host.clone(),
+        settings.user.clone(),
+    );
+    let reading = tokio::task::spawn_blocking(move || source.read_for(&prompt, &host, &user));
+    let read = tokio::select! {
+        biased;
+        _ = tokio::signal::ctrl_c() => {
+            terminal.restore();
+            eprintln!();
+            eprintln!("imapref: interrupted at the password prompt; nothing was sent");
+            return Ok(crate::exit::INTERRUPTED);
+        }
+        read = reading => read.unwrap_or_else(|e| Err(anyhow::anyhow!("the password prompt failed: {e}"))),
+    };
+    let password = match read {
         Ok(p) => p,
         Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
     };
