@@ -308,3 +308,35 @@ fn ctrl_c_at_the_password_prompt_puts_echo_back_and_exits_130() {
     );
     assert_eq!(server.connections(), 0, "nothing was sent");
 }
+
+#[test]
+fn ctrl_c_at_a_referral_question_reports_the_hops_done() {
+    let lab = TestLab::start();
+    let front = lab.front().to_string();
+    let mut probe = Probe::spawn(
+        &[
+            "--color",
+            "never",
+            "probe",
+            &front,
+            USER,
+            "--follow",
+            "ask",
+            "--password-env",
+            "PW",
+        ],
+        &[("PW", PASSWORD)],
+    );
+    probe.expect("send the password there? [y/N]");
+    probe.p.send(ControlCode::EndOfText).unwrap();
+    probe.expect(&format!("password sent to: {front}"));
+    probe.expect("UNKNOWN: Interrupted (Ctrl-C) after hop 1.");
+    assert_eq!(probe.exit_code(), 130, "{}", probe.seen);
+    // Hop 1 is whole: its steps, referral and round trips.
+    assert!(
+        probe.seen.contains("referral: 127.0.0.1:"),
+        "{}",
+        probe.seen
+    );
+    assert!(!probe.seen.contains("hop 2"), "{}", probe.seen);
+}
