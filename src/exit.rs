@@ -13,3 +13,6 @@ pub const WARNING: i32 = 1;
 pub const CRITICAL: i32 = 2;
 /// Unknown: a usage error, a DNS or connect failure, a timeout, or garbage from the server.
 pub const UNKNOWN: i32 = 3;
+/// Interrupted: the person pressed Ctrl-C (SIGINT) during a probe; what it learned so far was printed (128 + 2, as
+/// shells report a process ended by SIGINT).
+pub const INTERRUPTED: i32 = 130;

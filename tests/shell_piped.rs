@@ -562,3 +562,57 @@ fn a_greeting_dripped_byte_by_byte_is_cut_off_by_max_time() {
     assert!(run.stderr.contains("--max-time"), "{}", shows(&run));
     server.join().unwrap();
 }
+
+#[test]
+fn a_server_that_echoes_the_password_has_it_masked() {
+    // The server repeats the password in an untagged line, in its NO text and in the AUTHENTICATE PLAIN form's
+    // base64 (issue 9): the shell shows each as ***.
+    use base64::Engine as _;
+    let blob = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER}\0{PASSWORD}"));
+    let server = support::hostile::Hostile::start(support::hostile::Behaviour::LoginAnswer(format!(
+        "* OK you sent {PASSWORD} (as {blob})\r\n{{tag}} NO [AUTHENTICATIONFAILED] {PASSWORD} is not right\r\n"
+    )));
+    let addr = server.addr();
+    // A LOGIN typed whole.
+    let run = shell(&[&addr], &format!("a1 login {USER} {PASSWORD}\n"));
+    assert_eq!(run.code, 1, "{}", shows(&run));
+    assert!(
+        !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
+        "{}",
+        shows(&run)
+    );
+    assert!(!run.stdout.contains(&blob), "{}", shows(&run));
+    assert!(
+        run.stdout.contains("* OK you sent *** (as ***)"),
+        "{}",
+        shows(&run)
+    );
+    assert!(
+        run.stdout
+            .contains("a1 NO [AUTHENTICATIONFAILED] *** is not right"),
+        "{}",
+        shows(&run)
+    );
+    // :login with the password from the environment.
+    let server = support::hostile::Hostile::start(support::hostile::Behaviour::LoginAnswer(
+        format!("{{tag}} NO {PASSWORD}? no\r\n"),
+    ));
+    let out = Command::cargo_bin("imapref")
+        .unwrap()
+        .args(["shell", &server.addr(), "--password-env", "ECHO_PW"])
+        .env("ECHO_PW", PASSWORD)
+        .env("HOME", "/nonexistent")
+        .write_stdin(format!(":login {USER}\n"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("NO ***? no"), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(PASSWORD) && !stderr.contains(PASSWORD),
+        "{stdout}\n{stderr}"
+    );
+}

@@ -4,10 +4,8 @@
 //!
 //! Every wait is an `expect` with a 10 s bound; there are no fixed sleeps.
 //!
-//! Lines are typed one key at a time, each waiting for rustyline's echo: rustyline 17 with an external printer
-//! handles only the first byte of a burst of input until the next key arrives (kkawakam/rustyline#976, fixed in
-//! rustyline 19), so sending a whole line in one write would stall. The echo of a key is either the character
-//! itself or a redraw of the line, which rustyline wraps in a synchronized update (`ESC[?2026h` ... `ESC[?2026l`).
+//! Most lines are typed one key at a time, each waiting for rustyline's echo (tests/support/pty.rs), as a person
+//! types; `a_line_sent_in_one_write_is_read_whole` sends whole lines in one write, as a paste does.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -17,24 +15,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use expectrl::{ControlCode, Eof, NBytes, WaitStatus};
+use expectrl::{ControlCode, WaitStatus};
 mod support;
 use support::lab::TestLab;
+use support::pty::{Pty, REDRAW_END, TIMEOUT};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
 const USER: &str = "DOMname/UserN/AliasN";
 const PASSWORD: &str = "PASSword";
-/// The end of a redraw of the line by rustyline.
-const REDRAW_END: &str = "\x1b[?2026l";
 
-/// The lab on a runtime of its own (the test thread blocks in expect).
+/// The shell in a pty, with a home of its own.
 struct Shell {
-    p: expectrl::Session,
-    seen: String,
+    pty: Pty,
     dir: tempfile::TempDir,
-    exit: Option<WaitStatus>,
+}
+
+impl std::ops::Deref for Shell {
+    type Target = Pty;
+    fn deref(&self) -> &Pty {
+        &self.pty
+    }
+}
+
+impl std::ops::DerefMut for Shell {
+    fn deref_mut(&mut self) -> &mut Pty {
+        &mut self.pty
+    }
 }
 
 impl Shell {
@@ -49,16 +56,11 @@ impl Shell {
             .arg(dir.path().join("history"))
             .env("HOME", dir.path())
             .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("TERM", "xterm")
             .env_remove("NO_COLOR")
             .env_remove("IMAPREF_PASSWORD");
-        let mut p = expectrl::Session::spawn(cmd).unwrap();
-        p.set_expect_timeout(Some(TIMEOUT));
         Shell {
-            p,
-            seen: String::new(),
+            pty: Pty::spawn(cmd),
             dir,
-            exit: None,
         }
     }
 
@@ -68,114 +70,6 @@ impl Shell {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    #[track_caller]
-    fn expect(&mut self, needle: &str) {
-        match self.p.expect(needle) {
-            Ok(found) => {
-                self.seen.push_str(&String::from_utf8_lossy(found.before()));
-                for m in found.matches() {
-                    self.seen.push_str(&String::from_utf8_lossy(m));
-                }
-            }
-            Err(e) => {
-                let mut rest = Vec::new();
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = self.p.try_read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    rest.extend_from_slice(&buf[..n]);
-                }
-                panic!(
-                    "expected {needle:?}: {e}\n--- output so far ---\n{}\n--- not matched ---\n{}",
-                    self.seen,
-                    String::from_utf8_lossy(&rest)
-                )
-            }
-        }
-    }
-
-    /// The prompt, and the end of the redraw that shows it.
-    #[track_caller]
-    fn prompt(&mut self, prompt: &str) {
-        self.expect(prompt);
-        self.expect(REDRAW_END);
-    }
-
-    /// Types `text` one key at a time, waiting for each key's echo.
-    #[track_caller]
-    fn type_text(&mut self, text: &str) {
-        for c in text.chars() {
-            self.p.send(c.to_string()).unwrap();
-            let found = match self.p.expect(NBytes(1)) {
-                Ok(found) => found,
-                Err(e) => panic!(
-                    "no echo for {c:?}: {e}\n--- output so far ---\n{}",
-                    self.seen
-                ),
-            };
-            let first = found
-                .matches()
-                .next()
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            self.seen.push_str(&String::from_utf8_lossy(&first));
-            if first == b"\x1b" {
-                self.expect(REDRAW_END);
-            }
-        }
-    }
-
-    /// Types a line and presses Enter.
-    #[track_caller]
-    fn type_line(&mut self, line: &str) {
-        self.type_text(line);
-        self.p.send("\r").unwrap();
-    }
-
-    /// Sends a line in one write, where no line editor reads it (the password prompt, cooked mode).
-    fn send_line(&mut self, line: &str) {
-        self.p.send_line(line).unwrap();
-    }
-
-    /// True when the shell exits within `wait` (its status is kept for [`Shell::exit_status`]).
-    fn exited_within(&mut self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        while Instant::now() < deadline {
-            match self.p.get_process().status() {
-                Ok(WaitStatus::StillAlive) => thread::sleep(Duration::from_millis(20)),
-                Ok(status) => {
-                    self.exit = Some(status);
-                    return true;
-                }
-                Err(_) => return true,
-            }
-        }
-        false
-    }
-
-    /// Waits for the end of output and the exit status.
-    #[track_caller]
-    fn exit_status(&mut self) -> WaitStatus {
-        if let Some(status) = self.exit {
-            return status;
-        }
-        if let Ok(found) = self.p.expect(Eof) {
-            self.seen.push_str(&String::from_utf8_lossy(found.before()));
-        }
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let status = self.p.get_process().status().unwrap();
-            if !matches!(status, WaitStatus::StillAlive) {
-                return status;
-            }
-            if Instant::now() > deadline {
-                panic!("the shell did not exit\n--- output ---\n{}", self.seen);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 
@@ -223,11 +117,19 @@ fn the_kb_walkthrough_typed_verbatim() {
 
     // The password was masked while typed and never printed; the history holds the redacted line only.
     assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+    // The mask is a fixed `***`, whatever the password's length, with the cursor hidden while it is on the line.
     assert!(
-        sh.seen.contains(&format!("? login {USER} ********")),
+        sh.seen.contains(&format!("? login {USER} ***")),
         "{}",
         sh.seen
     );
+    assert!(
+        !sh.seen.contains("****"),
+        "the mask shows the length:\n{}",
+        sh.seen
+    );
+    assert!(sh.seen.contains("\x1b[?25l"), "{}", sh.seen);
+    assert!(sh.seen.contains("\x1b[?25h"), "{}", sh.seen);
     let history = read_file(&sh.history_path());
     assert!(
         history.contains(&format!("? login {USER} ***")),
@@ -301,6 +203,10 @@ fn login_asks_the_password_without_echo() {
     assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
     let text = read_file(&transcript);
     assert!(text.contains(&format!("LOGIN {USER} ***")), "{text}");
+    // Created readable by its owner only, as the history file.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&transcript).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the transcript file is {mode:o}");
     assert!(!text.contains(PASSWORD), "{text}");
     assert!(!read_file(&sh.history_path()).contains(PASSWORD));
 }
@@ -472,9 +378,9 @@ fn a_second_ctrl_c_while_waiting_resets_the_connection() {
     sh.p.send(ControlCode::EndOfText).unwrap();
     sh.expect(&format!("connection to {} reset", server.addr));
     sh.prompt(&format!("{} (closed)> ", server.addr));
-    // With rustyline 17 the Ctrl-C signals also reach rustyline's own handler, and the prompt may be drawn a second
-    // time right away; a Ctrl-D sent between the two is lost with the terminal in cooked mode, so send another one
-    // when the shell is still there.
+    // The Ctrl-C signals may also reach rustyline's own handler, and the prompt may be drawn a second time right
+    // away; a Ctrl-D sent between the two is lost with the terminal in cooked mode, so send another one when the
+    // shell is still there.
     for _ in 0..3 {
         sh.p.send(ControlCode::EndOfTransmission).unwrap();
         if sh.exited_within(Duration::from_secs(2)) {
@@ -485,4 +391,103 @@ fn a_second_ctrl_c_while_waiting_resets_the_connection() {
         sh.exit_status(),
         WaitStatus::Exited(sh.p.get_process().pid(), 0)
     );
+}
+
+#[test]
+fn a_line_sent_in_one_write_is_read_whole() {
+    // A paste, type-ahead, or keys coalesced over a slow link reach the line editor in one read: the whole line is
+    // taken at once, several lines included (docs/shell.md, "Pastes and type-ahead").
+    let lab = TestLab::start();
+    let front = lab.front();
+    let mut sh = Shell::spawn(&[&front.to_string()]);
+    sh.prompt(&prompt_of(front));
+    sh.send_line("? noop");
+    sh.expect("? OK NOOP completed");
+    sh.prompt(&prompt_of(front));
+    // Two lines in one write: both run, in order.
+    sh.p.send("a1 noop\ra2 capability\r").unwrap();
+    sh.expect("a1 OK NOOP completed");
+    sh.expect("a2 OK CAPABILITY completed");
+    sh.prompt(&prompt_of(front));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    assert_eq!(
+        sh.exit_status(),
+        WaitStatus::Exited(sh.p.get_process().pid(), 0)
+    );
+}
+
+#[test]
+fn a_password_the_server_echoes_is_masked_on_the_terminal() {
+    let server =
+        support::hostile::Hostile::start(support::hostile::Behaviour::LoginAnswer(format!(
+        "* OK you sent {PASSWORD}\r\n{{tag}} NO [AUTHENTICATIONFAILED] {PASSWORD} is not right\r\n"
+    )));
+    let addr = server.addr();
+    let mut sh = Shell::spawn(&[&addr]);
+    sh.prompt(&format!("{addr}> "));
+    sh.type_line(&format!("a1 login {USER} {PASSWORD}"));
+    sh.expect("* OK you sent ***");
+    sh.expect("a1 NO [AUTHENTICATIONFAILED] *** is not right");
+    sh.prompt(&format!("{addr}> "));
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.exit_status();
+    assert!(!sh.seen.contains(PASSWORD), "{}", sh.seen);
+}
+
+/// The lines the shell printed from the last `from` on, escape sequences removed.
+fn printed_lines(seen: &str, from: &str) -> Vec<String> {
+    let start = seen.rfind(from).unwrap_or(0);
+    let mut text = String::new();
+    let mut chars = seen[start..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        text.push(c);
+    }
+    text.split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
+#[test]
+fn help_is_wrapped_to_the_terminals_width() {
+    let lab = TestLab::start();
+    let home = lab.home();
+    let mut sh = Shell::spawn(&[&home.to_string()]);
+    sh.prompt(&prompt_of(home));
+    for cols in [50u16, 120] {
+        sh.p.get_process_mut().set_window_size(cols, 40).unwrap();
+        sh.type_line(":help");
+        sh.expect("Passwords never reach the history file.");
+        sh.prompt(&prompt_of(home));
+        let lines = printed_lines(&sh.seen, "Shell commands:");
+        let help: Vec<&String> = lines
+            .iter()
+            .skip_while(|l| !l.contains("Shell commands:"))
+            .take_while(|l| !l.contains("> "))
+            .collect();
+        assert!(help.len() > 10, "{cols} columns: {help:#?}");
+        for line in &help {
+            assert!(
+                line.chars().count() <= usize::from(cols),
+                "{cols} columns: {line:?}\n{help:#?}"
+            );
+        }
+        let beside = help
+            .iter()
+            .any(|l| l.starts_with("  :back") && l.contains("Log out"));
+        assert_eq!(beside, cols == 120, "{cols} columns: {help:#?}");
+    }
+    sh.p.send(ControlCode::EndOfTransmission).unwrap();
+    sh.exit_status();
 }

@@ -93,6 +93,7 @@ pub fn password(spec: &CheckSpec, base: &Path) -> Result<Secret, String> {
         password_env: spec.password_env.clone(),
         password_file: spec.password_file.as_deref().map(|p| relative_to(base, p)),
         password_stdin: false,
+        ..PasswordArgs::default()
     }
     .read("")
     .map_err(|e| format!("{e:#}"))

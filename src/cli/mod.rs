@@ -17,6 +17,7 @@ pub mod explain;
 pub mod exporter;
 pub mod lab;
 pub mod man;
+pub mod netrc;
 pub mod password;
 pub mod probe;
 pub mod proxy;

@@ -247,24 +247,106 @@ fn ask_on_terminal(question: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-/// Runs the probe, putting its questions to the person on the terminal.
-async fn run_asking(
-    settings: &ProbeSettings,
-    password: &crate::secret::Secret,
-) -> probe::report::Report {
-    let mut probe = Probe::new(settings, password);
+/// How the probe is run and shown.
+struct Run<'a> {
+    settings: &'a ProbeSettings,
+    password: &'a crate::secret::Secret,
+    /// Put the referral questions to the person on the terminal (else they are refused).
+    interactive: bool,
+    /// Write the human report as the probe goes (stdout is a terminal and the format is human).
+    live: bool,
+    verbose: bool,
+}
+
+/// Runs the probe: asks its questions on the terminal when interactive, writes the human report as it goes when
+/// live, and stops at Ctrl-C with the report of what was learned so far (its verdict says so, exit code 130). The
+/// flag says whether the report was written (live); if not, the caller writes it.
+async fn run_probe(run: &Run<'_>) -> anyhow::Result<(probe::report::Report, bool)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut probe = Probe::new(run.settings, run.password).with_events(tx);
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let mut live = if run.live {
+        Some(human::Live::start(
+            &probe.report().target,
+            run.verbose,
+            &mut lock,
+        )?)
+    } else {
+        None
+    };
+    let show = |live: &mut Option<human::Live<'_>>, event: &probe::Event| match live {
+        Some(l) => l.event(event),
+        None => Ok(()),
+    };
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
     loop {
-        match probe.advance().await {
-            Progress::Hop => {}
-            Progress::Ask { question } => {
-                let yes = tokio::task::spawn_blocking(move || ask_on_terminal(&question))
-                    .await
-                    .unwrap_or(false);
-                probe.answer(yes);
+        let progress = {
+            let advance = probe.advance();
+            tokio::pin!(advance);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut interrupt => break None,
+                    Some(event) = rx.recv() => show(&mut live, &event)?,
+                    progress = &mut advance => break Some(progress),
+                }
             }
-            Progress::Done => return probe.finish(),
+        };
+        while let Ok(event) = rx.try_recv() {
+            show(&mut live, &event)?;
+        }
+        match progress {
+            None => {
+                let report = probe.interrupt();
+                if let Some(l) = live.as_mut() {
+                    l.interrupted()?;
+                }
+                if let (Some(l), Some(hop)) = (live.as_mut(), report.hops.last()) {
+                    if hop
+                        .error
+                        .as_ref()
+                        .is_some_and(|e| e.phase == probe::INTERRUPTED_PHASE)
+                    {
+                        l.hop_done(hop)?;
+                    }
+                }
+                return finish(live, report);
+            }
+            Some(Progress::Hop) => {
+                if let (Some(l), Some(hop)) = (live.as_mut(), probe.report().hops.last()) {
+                    l.hop_done(hop)?;
+                }
+            }
+            Some(Progress::Ask { question }) if run.interactive => {
+                let ask = tokio::task::spawn_blocking(move || ask_on_terminal(&question));
+                tokio::select! {
+                    biased;
+                    _ = &mut interrupt => {
+                        // The question's line was left open.
+                        eprintln!();
+                        return finish(live, probe.interrupt());
+                    }
+                    yes = ask => probe.answer(yes.unwrap_or(false)),
+                }
+            }
+            Some(Progress::Ask { .. }) => probe.answer(false),
+            Some(Progress::Done) => return finish(live, probe.finish()),
         }
     }
+}
+
+/// Ends a live report with its summary.
+fn finish(
+    live: Option<human::Live<'_>>,
+    report: probe::report::Report,
+) -> anyhow::Result<(probe::report::Report, bool)> {
+    let written = live.is_some();
+    if let Some(l) = live {
+        l.finish(&report)?;
+    }
+    Ok((report, written))
 }
 
 /// Runs `imapref probe`.
@@ -272,6 +354,21 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
     let interactive = !args.password.password_stdin
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal();
+    let mut args = args;
+    if args.user.is_none() && args.password.given() {
+        // The login name may come from the netrc file's entry for the host.
+        let login = Target::parse(&args.target)
+            .ok()
+            .filter(|t| t.user.is_none())
+            .map(|t| args.password.netrc_login(&t.host))
+            .transpose();
+        match login {
+            Ok(login) => args.user = login.flatten(),
+            Err(err) => {
+                return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err)
+            }
+        }
+    }
     let settings = match settings(&args, interactive) {
         Ok(s) => s,
         Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
@@ -283,27 +380,58 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         // The trust store and CA file load in the background, during the password prompt, connect and greeting.
         crate::transport::prewarm(&settings.tls);
     }
-    let prompt = format!("Password for {} on {}: ", settings.user, settings.host);
-    let password = match args.password.read(&prompt) {
+    let prompt = super::password::prompt(&settings.user, &settings.host, settings.port);
+    // The prompt reads in a thread of its own, so that Ctrl-C can end it: the terminal's mode (echo off during the
+    // prompt) is put back and the probe exits 130 without having sent anything.
+    let terminal = super::password::TerminalMode::save();
+    let (source, host, user) = (
+        args.password.clone(),
+        settings.host.clone(),
+        settings.user.clone(),
+    );
+    let reading = tokio::task::spawn_blocking(move || source.read_for(&prompt, &host, &user));
+    let read = tokio::select! {
+        biased;
+        _ = tokio::signal::ctrl_c() => {
+            terminal.restore();
+            eprintln!();
+            eprintln!("imapref: interrupted at the password prompt; nothing was sent");
+            return Ok(crate::exit::INTERRUPTED);
+        }
+        read = reading => read.unwrap_or_else(|e| Err(anyhow::anyhow!("the password prompt failed: {e}"))),
+    };
+    let password = match read {
         Ok(p) => p,
         Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
     };
-    let report = if interactive {
-        run_asking(&settings, &password).await
-    } else {
-        probe::run(&settings, &password).await
+    let json_mode = args.json || args.format == Some(ProbeFormat::Json);
+    let human_format = !json_mode && matches!(args.format, None | Some(ProbeFormat::Human));
+    let run = Run {
+        settings: &settings,
+        password: &password,
+        interactive,
+        live: human_format && std::io::stdout().is_terminal(),
+        verbose: args.verbose,
     };
+    let (report, written) = match run_probe(&run).await {
+        Ok(done) => done,
+        // The terminal went away (a broken pipe): nothing more can be shown.
+        Err(e) if super::is_broken_pipe(&e) => return Ok(crate::exit::OK),
+        Err(e) => return Err(e),
+    };
+    let report = &report;
+    if written {
+        return Ok(report.verdict.exit_code);
+    }
     let cert_warn_days = args.cert_warn_days;
     write_stdout(|out| match (args.json, args.format) {
-        (true, _) | (_, Some(ProbeFormat::Json)) => json::write(&report, out),
-        (_, Some(ProbeFormat::Nagios)) => {
-            crate::render::nagios::probe(&report, cert_warn_days, out)
-        }
+        (true, _) | (_, Some(ProbeFormat::Json)) => json::write(report, out),
+        (_, Some(ProbeFormat::Nagios)) => crate::render::nagios::probe(report, cert_warn_days, out),
         (_, Some(ProbeFormat::Openmetrics)) => crate::render::openmetrics::write(
-            &[crate::check::outcome_of_probe(&report, cert_warn_days)],
+            &[crate::check::outcome_of_probe(report, cert_warn_days)],
             out,
         ),
-        _ => human::report(&report, args.verbose, out),
+        _ => human::report(report, args.verbose, out),
     })?;
     Ok(report.verdict.exit_code)
 }

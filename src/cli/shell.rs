@@ -71,18 +71,32 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
         );
     }
     super::check_run_limits(args.max_time, args.max_hops, args.max_alternatives)?;
-    let user = args
+    let mut user = args
         .user
         .clone()
         .or_else(|| target.as_ref().and_then(|t| t.user.clone()));
-    if let Some(u) = &user {
-        refuse_control("the login name (--user)", u)?;
-    }
-    let password = if args.password.given() {
+    let password = if args.password.netrc || args.password.netrc_file.is_some() {
+        // The netrc entry of the target's host gives the password, and the login name when none was named.
+        let Some(target) = &target else {
+            bail!("--netrc needs a target: the netrc entry is looked up by its host");
+        };
+        let Some(entry) = args.password.netrc_entry(&target.host, user.as_deref())? else {
+            bail!("--netrc: no netrc file to read");
+        };
+        if user.is_none() {
+            user = entry.login.clone();
+        }
+        let value = entry.password.unwrap_or_default();
+        refuse_control("the password (netrc)", &value)?;
+        Some(crate::secret::Secret::new(value))
+    } else if args.password.given() {
         Some(args.password.read("")?)
     } else {
         None
     };
+    if let Some(u) = &user {
+        refuse_control("the login name (--user)", u)?;
+    }
     let history = if args.no_history {
         None
     } else {

@@ -62,15 +62,7 @@ impl Policy {
             return Decision::Refuse("--follow=never: referrals are reported, not followed".into());
         }
         let trusted = self.trust_reason(host);
-        let how_to_allow = format!(
-            "rerun with --allow-host {host} to trust it, or --follow=ask on a terminal to be asked"
-        );
-        let how_to_allow = match self.mode {
-            FollowMode::Ask => {
-                format!("run it on a terminal, or rerun with --follow=auto --allow-host {host}")
-            }
-            _ => how_to_allow,
-        };
+        let how_to_allow = self.advice(host, false);
         match (self.mode, trusted, self.interactive) {
             (FollowMode::Auto, Some(reason), _) => Decision::Follow(reason),
             (_, _, true) => Decision::Ask(format!("{host} is not a host you named; send the password there?")),
@@ -80,6 +72,35 @@ impl Policy {
             (_, _, false) => {
                 Decision::Refuse(format!("{host} is not in the trusted set and there is no terminal to ask on; {how_to_allow}"))
             }
+        }
+    }
+
+    /// How to rerun so that a referral to `host` that this policy refused (or that the person declined, when
+    /// `declined`) is followed: each flag it names changes [`Policy::decide`]'s answer, and no flag that does not
+    /// (`--allow-host` does not override `--follow=never`, nor stop `--follow=ask` from asking). Lower case, no full
+    /// stop; tests check each case against `decide`.
+    pub fn advice(&self, host: &str, declined: bool) -> String {
+        let allow = if self.trust_reason(host).is_some() {
+            String::new()
+        } else {
+            format!(" --allow-host {host}")
+        };
+        match (self.mode, declined) {
+            (FollowMode::Never, _) => {
+                format!("rerun with --follow=auto{allow} instead of --follow=never to follow it")
+            }
+            (FollowMode::Ask, true) => format!(
+                "rerun and answer y to follow it, or rerun with --follow=auto{allow} to follow it without being asked"
+            ),
+            (FollowMode::Ask, false) => {
+                format!("run it on a terminal to be asked, or rerun with --follow=auto{allow}")
+            }
+            (FollowMode::Auto, true) => {
+                format!("rerun with --allow-host {host} to follow it without being asked")
+            }
+            (FollowMode::Auto, false) => format!(
+                "rerun with --allow-host {host} if you trust that server, or run it on a terminal to be asked"
+            ),
         }
     }
 
@@ -285,8 +306,15 @@ mod tests {
         };
         assert!(reason.contains("terminal"), "{reason}");
         assert!(
-            reason.contains("--follow=auto --allow-host imap2.example.com"),
-            "ask names how to follow without a terminal: {reason}"
+            reason.contains("rerun with --follow=auto") && !reason.contains("--allow-host"),
+            "ask names how to follow without a terminal, and imap2 is trusted already: {reason}"
+        );
+        let Decision::Refuse(reason) = policy(FollowMode::Ask, false).decide("other.org") else {
+            panic!("ask without a terminal refuses")
+        };
+        assert!(
+            reason.contains("--follow=auto --allow-host other.org"),
+            "{reason}"
         );
         let Decision::Ask(question) = policy(FollowMode::Auto, true).decide("other.org") else {
             panic!("asks")
@@ -297,6 +325,73 @@ mod tests {
             panic!("follows")
         };
         assert_eq!(why, "in the named host's domain (example.com)");
+    }
+
+    /// The policy a rerun with the flags `advice` names would have (`--follow=X`, `--allow-host H`).
+    fn rerun_with(p: &Policy, advice: &str) -> Policy {
+        let mut p = p.clone();
+        let words: Vec<&str> = advice.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            match *w {
+                "--follow=auto" => p.mode = FollowMode::Auto,
+                "--follow=ask" => p.mode = FollowMode::Ask,
+                "--allow-host" => p.allow_hosts.push(words[i + 1].to_string()),
+                _ => {}
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn every_advice_works_when_followed() {
+        // Every mode, a trusted and an untrusted host, with and without a terminal: wherever the policy refuses, or
+        // the person declines, the advice's flags make the rerun follow (with no terminal), or ask (when it says to
+        // run on a terminal or answer y).
+        for mode in [FollowMode::Auto, FollowMode::Ask, FollowMode::Never] {
+            for host in ["imap2.example.com", "other.org"] {
+                for interactive in [false, true] {
+                    let p = policy(mode, interactive);
+                    let advice = match p.decide(host) {
+                        Decision::Follow(_) => continue,
+                        Decision::Ask(_) => p.advice(host, true),
+                        Decision::Refuse(reason) => {
+                            let advice = p.advice(host, false);
+                            assert!(
+                                reason.contains(&advice) || mode == FollowMode::Never,
+                                "{reason}"
+                            );
+                            advice
+                        }
+                    };
+                    let case = format!("{mode:?} {host} interactive={interactive}: {advice}");
+                    let rerun = Policy {
+                        interactive: false,
+                        ..rerun_with(&p, &advice)
+                    };
+                    assert!(
+                        matches!(rerun.decide(host), Decision::Follow(_)),
+                        "the flags of the advice do not make it follow: {case}"
+                    );
+                    if advice.contains("terminal") || advice.contains("answer y") {
+                        let on_terminal = Policy {
+                            interactive: true,
+                            ..p.clone()
+                        };
+                        assert!(
+                            matches!(on_terminal.decide(host), Decision::Ask(_)),
+                            "on a terminal it would not ask: {case}"
+                        );
+                    }
+                    // Only the flags that change the answer: no --allow-host for a trusted host, none with never.
+                    if p.trust_reason(host).is_some() {
+                        assert!(!advice.contains("--allow-host"), "{case}");
+                    }
+                    if mode != FollowMode::Auto {
+                        assert!(advice.contains("--follow=auto"), "{case}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

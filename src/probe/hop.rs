@@ -10,7 +10,7 @@ use crate::proto::code::{Code, ReferralUrl};
 use crate::proto::command::{Arg, Command};
 use crate::proto::response::{Kind, Response, Status};
 use crate::secret::Secret;
-use crate::session::open::{open, OpenError, OpenFailure, OpenStep, Opening};
+use crate::session::open::{open_with, OpenError, OpenFailure, OpenStep, Opening};
 use crate::session::transcript::Direction;
 use crate::session::{Deadline, Outcome, Session, SessionError};
 use crate::transport::{CertificateInfo, Endpoint, TlsMode};
@@ -19,7 +19,7 @@ use super::report::{
     CommandResult, Diagnosis, DiagnosisId, Greeting, Hop, HopError, HopReason, MailboxState, Mark,
     Severity, Step,
 };
-use super::{AuthChoice, HopPlan, Next, ProbeSettings};
+use super::{AuthChoice, HopPlan, Next, ProbeSettings, Tap};
 
 /// What one hop gave.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub struct HopRun {
 struct Walk<'a> {
     plan: &'a HopPlan,
     settings: &'a ProbeSettings,
+    /// Told of each step as it is done.
+    tap: &'a Tap,
     deadline: Option<Deadline>,
     /// The SELECT batch sent in the same write as the login (pipelining), not yet awaited.
     pipelined: Option<Batch>,
@@ -111,11 +113,13 @@ pub async fn run(
     password: &Secret,
     number: usize,
     deadline: Option<Deadline>,
+    tap: &Tap,
 ) -> HopRun {
     let started = Instant::now();
     let mut walk = Walk {
         plan,
         settings,
+        tap,
         deadline,
         pipelined: None,
         hop: Hop {
@@ -249,12 +253,14 @@ impl Walk<'_> {
     }
 
     fn step_ms(&mut self, name: &str, mark: Mark, ms: f64, detail: String) {
-        self.hop.steps.push(Step {
+        let step = Step {
             name: name.into(),
             mark,
             ms,
             detail,
-        });
+        };
+        self.tap.step(&step);
+        self.hop.steps.push(step);
     }
 
     /// Records one step of the opening (connect, TLS, greeting, capabilities, STARTTLS) with its details.
@@ -369,7 +375,15 @@ impl Walk<'_> {
                         "{server} sent no greeting in plaintext: {}.",
                         crate::transport::sniff::IMPLICIT_TLS_HINT
                     ),
-                    "Rerun with --tls (and the port of implicit TLS, usually 993).",
+                    if self.first_hop() {
+                        format!(
+                            "Rerun with --tls on the same port: imapref probe --tls {server} ..."
+                        )
+                    } else {
+                        "The referral names a port that speaks implicit TLS in an imap:// URL (plaintext or STARTTLS): \
+                         make it name the server's STARTTLS port (usually 143)."
+                            .into()
+                    },
                 )
             }
             OpenError::NoStartTls => {
@@ -427,11 +441,7 @@ impl Walk<'_> {
         }
         let referral_target = !self.first_hop();
         if err.is_tls() {
-            let next = if referral_target && self.plan.tls_mode != TlsMode::Plain {
-                "The referred server must offer the same TLS as the first one; imapref never drops to a lower level."
-            } else {
-                "Check the certificate (--ca-file for a private CA) or the TLS mode (--tls for port 993, --starttls for 143)."
-            };
+            let next = tls_advice(&err, referral_target, self.plan.tls_mode);
             return stop(
                 "tls",
                 DiagnosisId::TlsFailure,
@@ -523,25 +533,30 @@ impl Walk<'_> {
     async fn open(&mut self, slot: &mut Option<Session>) -> Result<Response, Stop> {
         let endpoint = Endpoint::new(self.plan.host.clone(), self.plan.port);
         let settings = self.settings;
+        let (mode, deadline) = (self.plan.tls_mode, self.deadline);
+        // Each step is recorded as it goes through, so a caller showing progress sees it at once.
         let Opening {
             session,
             connect,
-            steps,
             greeting,
             failure,
-        } = open(
+            ..
+        } = open_with(
             &endpoint,
-            self.plan.tls_mode,
+            mode,
             &settings.tls,
             settings.session,
-            self.deadline,
+            deadline,
+            &mut |step, ms, connect, greeting| {
+                if let Some(info) = connect {
+                    self.hop.connect = Some(info.clone());
+                }
+                self.record_open_step(step.clone(), ms, greeting);
+            },
         )
         .await;
         *slot = session;
         self.hop.connect = connect;
-        for (step, ms) in steps {
-            self.record_open_step(step, ms, greeting.as_ref());
-        }
         if let Some(failure) = failure {
             return Err(self.open_failure(failure));
         }
@@ -589,11 +604,13 @@ impl Walk<'_> {
                     "{} refuses LOGIN without TLS (LOGINDISABLED).",
                     plan.server()
                 ),
-                "Use --starttls or --tls.",
+                login_disabled_advice(plan.tls_mode),
             ));
         }
         let t = Instant::now();
         let plain = self.settings.auth == AuthChoice::Plain || plan.url_wants_plain;
+        // From here the password may be on its way (what a Ctrl-C report says).
+        self.tap.login_sent();
         let result = if self.settings.pipelining {
             self.login_pipelined(session, password, plain).await
         } else {
@@ -1045,6 +1062,49 @@ impl Walk<'_> {
             );
         }
         Ok(outcome)
+    }
+}
+
+/// The next step after a TLS failure: a certificate that did not verify, a handshake that failed in the mode used, a
+/// referred server below the first one's level, STARTTLS refused or tampered with.
+fn tls_advice(err: &SessionError, referral_target: bool, mode: TlsMode) -> String {
+    if let SessionError::Transport(t) = err {
+        if t.presented_certificate().is_some() {
+            return "Trust the certificate's CA with --ca-file FILE if it is a private CA, or fix the server's \
+                    certificate (--insecure skips the check, and the report says so)."
+                .into();
+        }
+    }
+    if referral_target && mode != TlsMode::Plain {
+        return "The referred server must offer the same TLS as the first one; imapref never drops to a lower level."
+            .into();
+    }
+    match (err, mode) {
+        (SessionError::StartTlsRefused(_), _) => {
+            "The server refused STARTTLS: check its TLS setup, or use --tls on its implicit-TLS port (usually 993)."
+                .into()
+        }
+        (SessionError::PlaintextInjection(_), _) => {
+            "Something between imapref and the server injected plaintext into STARTTLS: check the network path.".into()
+        }
+        (_, TlsMode::Implicit) => {
+            "Check that this port speaks implicit TLS (usually 993); for STARTTLS (usually 143), use --starttls \
+             instead of --tls."
+                .into()
+        }
+        _ => "Check the server's TLS setup; for implicit TLS (usually 993), use --tls instead of --starttls.".into(),
+    }
+}
+
+/// The next step when the server refuses LOGIN in plaintext (LOGINDISABLED), by the TLS mode that was used.
+fn login_disabled_advice(mode: TlsMode) -> &'static str {
+    match mode {
+        // Opportunistic STARTTLS went on in plaintext: the server does not offer STARTTLS.
+        TlsMode::StartTlsOpportunistic => {
+            "The server offers no STARTTLS and refuses LOGIN in plaintext: use --tls on its implicit-TLS port \
+             (usually 993)."
+        }
+        _ => "Use --starttls, or --tls on the server's implicit-TLS port (usually 993).",
     }
 }
 

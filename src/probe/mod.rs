@@ -10,13 +10,21 @@
 //! prints and never asks: [`Probe::advance`] hands back [`Progress::Ask`] when a referral needs consent, and the
 //! caller answers with [`Probe::answer`] (the CLI asks on the terminal; `check` and [`run`] refuse). So a probe is a
 //! `Send` future that can be spawned on tokio.
+//!
+//! A caller that shows the walkthrough as it goes (the CLI on a terminal) gets an [`Event`] for each hop begun and
+//! each step done ([`Probe::with_events`]); the steps' details are already masked. A probe stopped half-way (Ctrl-C:
+//! the caller drops the [`Probe::advance`] future) still gives the report of what it learned: [`Probe::interrupt`].
 
 pub mod hop;
 pub mod report;
 pub mod target;
 pub mod verdict;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::explain::ReferralKind;
 use crate::follow::policy::Policy;
@@ -26,7 +34,10 @@ use crate::proto::code::ReferralUrl;
 use crate::secret::{Redactor, Secret};
 use crate::session::{Deadline, SessionOptions};
 use crate::transport::{TlsMode, TlsOptions};
-use report::{Diagnosis, DiagnosisId, Report, Severity, TargetReport, REPORT_VERSION};
+use report::{
+    Diagnosis, DiagnosisId, Hop, HopError, Report, Severity, Step, TargetReport, Verdict,
+    VerdictStatus, REPORT_VERSION,
+};
 use target::authority;
 
 /// How to authenticate.
@@ -90,6 +101,71 @@ pub enum Progress {
     Done,
 }
 
+/// What a probe tells as it goes ([`Probe::with_events`]).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A hop begins: a connection to `server`.
+    HopStarted {
+        /// 1, 2, ...
+        number: usize,
+        /// `host:port`.
+        server: String,
+        /// The login name used there.
+        user: String,
+        /// Why this server.
+        reason: HopReason,
+    },
+    /// A step of the current hop is done (its detail masked); it is also in the hop's record at the end.
+    Step(Step),
+}
+
+/// What the walk of the current hop shares with the probe: the steps done so far (for [`Probe::interrupt`]) and the
+/// events for a caller that shows them.
+pub struct Tap {
+    events: Option<UnboundedSender<Event>>,
+    redactor: Redactor,
+    steps: Mutex<Vec<Step>>,
+    login_sent: AtomicBool,
+}
+
+impl Tap {
+    fn new(password: &Secret) -> Tap {
+        Tap {
+            events: None,
+            redactor: Redactor::new(password),
+            steps: Mutex::new(Vec::new()),
+            login_sent: AtomicBool::new(false),
+        }
+    }
+
+    fn begin(&self, event: Event) {
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.clear();
+        }
+        self.login_sent.store(false, Ordering::Relaxed);
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// A step of the current hop is done.
+    pub fn step(&self, step: &Step) {
+        let mut step = step.clone();
+        self.redactor.redact_in_place(&mut step.detail);
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.push(step.clone());
+        }
+        if let Some(tx) = &self.events {
+            let _ = tx.send(Event::Step(step));
+        }
+    }
+
+    /// The login (with the password) is about to be written to the current hop's server.
+    pub fn login_sent(&self) {
+        self.login_sent.store(true, Ordering::Relaxed);
+    }
+}
+
 /// What a hop leads to.
 #[derive(Debug, Clone)]
 pub enum Next {
@@ -121,6 +197,9 @@ pub struct Probe<'a> {
     stop: Option<Diagnosis>,
     reached_at: Option<String>,
     done: bool,
+    tap: Tap,
+    /// The hop under way: its plan, number and start.
+    current: Option<(HopPlan, usize, Instant)>,
 }
 
 impl<'a> Probe<'a> {
@@ -169,7 +248,15 @@ impl<'a> Probe<'a> {
             stop: None,
             reached_at: None,
             done: false,
+            tap: Tap::new(password),
+            current: None,
         }
+    }
+
+    /// Sends an [`Event`] for each hop begun and each step done to `events`.
+    pub fn with_events(mut self, events: UnboundedSender<Event>) -> Self {
+        self.tap.events = Some(events);
+        self
     }
 
     /// The report so far.
@@ -199,7 +286,7 @@ impl<'a> Probe<'a> {
                     return Progress::Ask { question };
                 }
                 Decision::Refuse(refusal) => {
-                    self.stop = Some(refusal_diagnosis(&refusal));
+                    self.stop = Some(refusal_diagnosis(&refusal, &self.settings.policy));
                     return self.end();
                 }
             }
@@ -210,7 +297,23 @@ impl<'a> Probe<'a> {
         }
         self.alternatives.remove(0);
         let number = self.report.hops.len() + 1;
-        let result = hop::run(&plan, self.settings, self.password, number, self.deadline).await;
+        self.tap.begin(Event::HopStarted {
+            number,
+            server: plan.server(),
+            user: plan.user.clone(),
+            reason: plan.reason.clone(),
+        });
+        self.current = Some((plan.clone(), number, Instant::now()));
+        let result = hop::run(
+            &plan,
+            self.settings,
+            self.password,
+            number,
+            self.deadline,
+            &self.tap,
+        )
+        .await;
+        self.current = None;
         self.follower.record(&plan, result.hop.encrypted);
         if result.hop.password_sent {
             self.report.password_sent_to.push(plan.server());
@@ -250,7 +353,7 @@ impl<'a> Probe<'a> {
                     self.alternatives = alternatives.plans;
                 }
                 Err(refusal) => {
-                    self.stop = Some(refusal_diagnosis(&refusal));
+                    self.stop = Some(refusal_diagnosis(&refusal, &self.settings.policy));
                     self.done_now();
                 }
             },
@@ -269,7 +372,7 @@ impl<'a> Probe<'a> {
         match self.follower.consent(plan, yes) {
             Ok(()) => self.consented = true,
             Err(refusal) => {
-                self.stop = Some(refusal_diagnosis(&refusal));
+                self.stop = Some(refusal_diagnosis(&refusal, &self.settings.policy));
                 self.done_now();
             }
         }
@@ -312,6 +415,94 @@ impl<'a> Probe<'a> {
         self.report
     }
 }
+
+impl Probe<'_> {
+    /// The report of a probe stopped by the person (Ctrl-C) after the caller dropped the [`Probe::advance`] future:
+    /// the hops done, the hop under way with the steps it had done, a finding saying where it stopped, and a verdict
+    /// of [`crate::exit::INTERRUPTED`] (130). A hop whose login was under way counts its server among those that may
+    /// have received the password.
+    pub fn interrupt(mut self) -> Report {
+        let during = self.current.take().map(|(plan, number, started)| {
+            let steps = self.tap.steps.lock().map(|s| s.clone()).unwrap_or_default();
+            let login_sent = self.tap.login_sent.load(Ordering::Relaxed);
+            (plan, number, steps, login_sent, started)
+        });
+        let message = match &during {
+            Some((plan, number, steps, ..)) => format!(
+                "Interrupted (Ctrl-C) during hop {number} to {}, {}.",
+                plan.server(),
+                match steps.last() {
+                    Some(step) => format!("after the {} step", step.name),
+                    None => "before it connected".into(),
+                }
+            ),
+            None if self.report.hops.is_empty() => {
+                "Interrupted (Ctrl-C) before the first hop.".into()
+            }
+            None => format!("Interrupted (Ctrl-C) after hop {}.", self.report.hops.len()),
+        };
+        if let Some((plan, number, steps, login_sent, started)) = during {
+            let ms = crate::session::millis_since(started);
+            if login_sent {
+                self.report.password_sent_to.push(plan.server());
+            }
+            self.report.chain.push(plan.server());
+            self.report.hops.push(Hop {
+                number,
+                server: plan.server(),
+                reason: plan.reason.clone(),
+                user: plan.user.clone(),
+                mailbox: plan.mailbox.clone(),
+                tls_mode: plan.tls_mode,
+                encrypted: false,
+                connect: None,
+                certificate: None,
+                greeting: None,
+                capabilities: Vec::new(),
+                capabilities_from: None,
+                login: None,
+                rlist: None,
+                select: None,
+                mailbox_state: None,
+                password_sent: login_sent,
+                pipelined: false,
+                logout_answered: false,
+                round_trips: 0,
+                steps,
+                error: Some(HopError {
+                    phase: INTERRUPTED_PHASE.into(),
+                    message: message.clone(),
+                }),
+                transcript: Vec::new(),
+                ms,
+            });
+        }
+        let next_step =
+            "Rerun to see the walkthrough to its end; --timeout and --max-time bound every wait.";
+        self.report.diagnoses.push(Diagnosis {
+            id: DiagnosisId::Interrupted,
+            severity: Severity::Unknown,
+            message: message.clone(),
+            next_step: Some(next_step.into()),
+        });
+        self.stop = None;
+        let reached_at = self.reached_at.take();
+        self.report.verdict = Verdict {
+            status: VerdictStatus::Unknown,
+            exit_code: crate::exit::INTERRUPTED,
+            summary: message,
+            next_step: next_step.into(),
+            mailbox_reached: reached_at.is_some(),
+            reached_at,
+        };
+        self.report.total_ms = crate::session::millis_since(self.started);
+        redact(&mut self.report, &Redactor::new(self.password));
+        self.report
+    }
+}
+
+/// The phase of the error of a hop that Ctrl-C stopped.
+pub const INTERRUPTED_PHASE: &str = "interrupted";
 
 /// Masks the password in every text of a report that can hold server bytes.
 fn redact(report: &mut Report, r: &Redactor) {
@@ -382,8 +573,17 @@ fn note_alternatives(report: &mut Report, alternatives: &Alternatives) {
     ));
 }
 
-/// The finding that reports a refusal to follow.
-pub fn refusal_diagnosis(refusal: &Refusal) -> Diagnosis {
+/// `advice` as a sentence: capitalised, with a full stop.
+fn sentence(advice: &str) -> String {
+    let mut chars = advice.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+/// The finding that reports a refusal to follow; its next step comes from the policy in force.
+pub fn refusal_diagnosis(refusal: &Refusal, policy: &Policy) -> Diagnosis {
     let critical = |id, message: String, next: String| Diagnosis {
         id,
         severity: Severity::Critical,
@@ -411,20 +611,16 @@ pub fn refusal_diagnosis(refusal: &Refusal) -> Diagnosis {
             server,
             host,
             reason,
-            never,
+            ..
         } => critical(
             DiagnosisId::PolicyRefused,
             format!("Did not follow the referral to {server}: {reason}."),
-            if *never {
-                "Rerun without --follow=never to follow referrals.".into()
-            } else {
-                format!("Rerun with --allow-host {host} if you trust that server.")
-            },
+            sentence(&policy.advice(host, false)),
         ),
         Refusal::Declined { server, host } => critical(
             DiagnosisId::PolicyRefused,
             format!("You declined to send the password to {server}."),
-            format!("Rerun with --allow-host {host} to follow this referral."),
+            sentence(&policy.advice(host, true)),
         ),
         Refusal::BadUrl { errors } => critical(
             DiagnosisId::BadReferralUrl,

@@ -272,11 +272,13 @@ pub enum DiagnosisId {
     Garbage,
     /// A bug in imapref.
     Internal,
+    /// The person stopped the probe (Ctrl-C).
+    Interrupted,
 }
 
 impl DiagnosisId {
     /// Every id, in the order docs/json.md lists them.
-    pub const ALL: [DiagnosisId; 26] = [
+    pub const ALL: [DiagnosisId; 27] = [
         DiagnosisId::LoginReferral,
         DiagnosisId::GreetingReferral,
         DiagnosisId::MailboxReferral,
@@ -303,6 +305,7 @@ impl DiagnosisId {
         DiagnosisId::ConnectionClosed,
         DiagnosisId::Garbage,
         DiagnosisId::Internal,
+        DiagnosisId::Interrupted,
     ];
 
     /// The id as it appears in JSON.

@@ -13,7 +13,10 @@ use colored::Colorize;
 use std::borrow::Cow;
 
 use crate::explain::{ExchangeUser, Explanation, ReferralKind, EXCHANGE_FORM_WHY};
-use crate::probe::report::{Hop, HopReason, Mark, Report, Severity, VerdictStatus};
+use crate::probe::report::{
+    Hop, HopReason, Mark, Report, Severity, Step, TargetReport, VerdictStatus,
+};
+use crate::probe::Event;
 use crate::session::transcript::Direction;
 
 /// The one gate between untrusted text and the human output.
@@ -23,7 +26,66 @@ fn safe(text: &str) -> Cow<'_, str> {
 
 /// Renders a probe report. `verbose` adds each hop's transcript (`C:`/`S:` lines, passwords already `***`).
 pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
-    let t = &report.target;
+    header(&report.target, out)?;
+    for hop in &report.hops {
+        hop_header(hop.number, &hop.server, &hop.user, &hop.reason, out)?;
+        for step in &hop.steps {
+            step_line(step, out)?;
+        }
+        hop_footer(hop, verbose, out)?;
+    }
+    summary(report, out)
+}
+
+/// A probe report written as the probe goes (on a terminal): the header at once, each hop's line when it begins,
+/// each step when it is done, the rest of the hop when it ends, the findings and verdict at the end. The output is
+/// the same as [`report`]'s; each piece is flushed as it is written.
+pub struct Live<'w> {
+    out: &'w mut dyn Write,
+    verbose: bool,
+}
+
+impl<'w> Live<'w> {
+    /// Writes the header line of the probe of `target`.
+    pub fn start(target: &TargetReport, verbose: bool, out: &'w mut dyn Write) -> io::Result<Self> {
+        header(target, out)?;
+        out.flush()?;
+        Ok(Live { out, verbose })
+    }
+
+    /// Writes what the probe just told.
+    pub fn event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::HopStarted {
+                number,
+                server,
+                user,
+                reason,
+            } => hop_header(*number, server, user, reason, self.out)?,
+            Event::Step(step) => step_line(step, self.out)?,
+        }
+        self.out.flush()
+    }
+
+    /// Ends the line the terminal echoed Ctrl-C on (`^C`), so what follows starts on a line of its own.
+    pub fn interrupted(&mut self) -> io::Result<()> {
+        writeln!(self.out)
+    }
+
+    /// Writes the end of a hop (its referral lines, round trips, transcript with `-v`).
+    pub fn hop_done(&mut self, hop: &Hop) -> io::Result<()> {
+        hop_footer(hop, self.verbose, self.out)?;
+        self.out.flush()
+    }
+
+    /// Writes the chain, the findings and the verdict of the finished report.
+    pub fn finish(self, report: &Report) -> io::Result<()> {
+        summary(report, self.out)?;
+        self.out.flush()
+    }
+}
+
+fn header(t: &TargetReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{} {}{} as {}, mailbox {}{} ({})",
@@ -37,11 +99,10 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
         safe(&t.mailbox),
         if t.read_only { " (read-only)" } else { "" },
         t.tls_mode
-    )?;
-    for hop in &report.hops {
-        writeln!(out)?;
-        hop_lines(hop, verbose, out)?;
-    }
+    )
+}
+
+fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     if report.chain.len() > 1 {
         writeln!(
@@ -88,35 +149,46 @@ pub fn report(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result
     )
 }
 
-fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
-    let why = match &hop.reason {
+fn hop_header(
+    number: usize,
+    server: &str,
+    user: &str,
+    reason: &HopReason,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let why = match reason {
         HopReason::Start => "the server you named".to_string(),
         HopReason::LoginReferral { url } => format!("login referral {}", safe(url)),
         HopReason::MailboxReferral { url } => format!("mailbox referral {}", safe(url)),
     };
+    writeln!(out)?;
     writeln!(
         out,
         "{} {}  {}  as {}  ({why})",
         "hop".bold(),
-        hop.number.to_string().bold(),
-        safe(&hop.server).bold(),
-        safe(&hop.user)
-    )?;
-    for step in &hop.steps {
-        let mark = match step.mark {
-            Mark::Ok => "ok  ".green(),
-            Mark::Warn => "warn".yellow(),
-            Mark::Fail => "fail".red(),
-            Mark::Info => "info".cyan(),
-        };
-        writeln!(
-            out,
-            "  {mark}  {:<12} {:>8.1} ms  {}",
-            safe(&step.name),
-            step.ms,
-            safe(&step.detail)
-        )?;
-    }
+        number.to_string().bold(),
+        safe(server).bold(),
+        safe(user)
+    )
+}
+
+fn step_line(step: &Step, out: &mut dyn Write) -> io::Result<()> {
+    let mark = match step.mark {
+        Mark::Ok => "ok  ".green(),
+        Mark::Warn => "warn".yellow(),
+        Mark::Fail => "fail".red(),
+        Mark::Info => "info".cyan(),
+    };
+    writeln!(
+        out,
+        "  {mark}  {:<12} {:>8.1} ms  {}",
+        safe(&step.name),
+        step.ms,
+        safe(&step.detail)
+    )
+}
+
+fn hop_footer(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
     if let Some(referral) = hop.login.as_ref().and_then(|l| l.referral.as_ref()) {
         for target in &referral.targets {
             writeln!(out, "        referral: {}", safe(&decode_line(target)))?;
@@ -132,12 +204,25 @@ fn hop_lines(hop: &Hop, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
-    writeln!(
-        out,
-        "        {} after the greeting, {:.1} ms",
-        crate::words::count(hop.round_trips, "round trip", "round trips"),
-        hop.ms
-    )?;
+    if hop
+        .error
+        .as_ref()
+        .is_some_and(|e| e.phase == crate::probe::INTERRUPTED_PHASE)
+    {
+        writeln!(
+            out,
+            "        {} after {:.1} ms",
+            "interrupted (Ctrl-C)".magenta(),
+            hop.ms
+        )?;
+    } else {
+        writeln!(
+            out,
+            "        {} after the greeting, {:.1} ms",
+            crate::words::count(hop.round_trips, "round trip", "round trips"),
+            hop.ms
+        )?;
+    }
     if verbose && !hop.transcript.is_empty() {
         writeln!(out, "        transcript:")?;
         for e in &hop.transcript {

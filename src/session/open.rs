@@ -105,6 +105,11 @@ impl Opening {
     }
 }
 
+/// Told of each step of an opening as it goes through: the step, its milliseconds, the connection details (with
+/// [`OpenStep::Connected`]) and the greeting once read. The steps are also in [`Opening::steps`] at the end.
+pub type OnStep<'a> =
+    &'a mut (dyn FnMut(&OpenStep, f64, Option<&ConnectInfo>, Option<&Response>) + Send);
+
 /// Opens a connection to `endpoint` in `mode`, every wait ending by `deadline`. See the module documentation.
 pub async fn open(
     endpoint: &Endpoint,
@@ -112,6 +117,18 @@ pub async fn open(
     tls: &TlsOptions,
     options: SessionOptions,
     deadline: Option<Deadline>,
+) -> Opening {
+    open_with(endpoint, mode, tls, options, deadline, &mut |_, _, _, _| {}).await
+}
+
+/// [`open`], telling `on_step` of each step as it goes through (the probe's progress on a terminal).
+pub async fn open_with(
+    endpoint: &Endpoint,
+    mode: TlsMode,
+    tls: &TlsOptions,
+    options: SessionOptions,
+    deadline: Option<Deadline>,
+    on_step: OnStep<'_>,
 ) -> Opening {
     let mut opening = Opening {
         session: None,
@@ -123,9 +140,11 @@ pub async fn open(
     let t = Instant::now();
     match Session::connect(endpoint, options, deadline).await {
         Ok((session, info)) => {
+            let ms = millis_since(t);
+            on_step(&OpenStep::Connected, ms, Some(&info), None);
             opening.session = Some(session);
             opening.connect = Some(info);
-            opening.steps.push((OpenStep::Connected, millis_since(t)));
+            opening.steps.push((OpenStep::Connected, ms));
         }
         Err(e) => {
             opening.failure = Some(OpenFailure {
@@ -136,7 +155,16 @@ pub async fn open(
             return opening;
         }
     }
-    if let Err(failure) = steps(&mut opening, &endpoint.host, endpoint.port, mode, tls).await {
+    if let Err(failure) = steps(
+        &mut opening,
+        &endpoint.host,
+        endpoint.port,
+        mode,
+        tls,
+        on_step,
+    )
+    .await
+    {
         opening.failure = Some(failure);
     }
     opening
@@ -149,6 +177,7 @@ async fn steps(
     port: u16,
     mode: TlsMode,
     tls: &TlsOptions,
+    on_step: OnStep<'_>,
 ) -> Result<(), OpenFailure> {
     let Opening {
         session: Some(session),
@@ -158,6 +187,14 @@ async fn steps(
     } = opening
     else {
         return Ok(());
+    };
+    let mut went = |steps: &mut Vec<(OpenStep, f64)>,
+                    greeting: Option<&Response>,
+                    step: OpenStep,
+                    t: Instant| {
+        let ms = millis_since(t);
+        on_step(&step, ms, None, greeting);
+        steps.push((step, ms));
     };
     let fail = |step, t: Instant, error: OpenError| OpenFailure {
         step,
@@ -171,7 +208,7 @@ async fn steps(
             .start_tls(host, tls)
             .await
             .map_err(|e| fail("tls", t, e.into()))?;
-        steps.push((OpenStep::Tls(cert), millis_since(t)));
+        went(steps, None, OpenStep::Tls(cert), t);
     }
 
     let t = Instant::now();
@@ -188,7 +225,7 @@ async fn steps(
     if !is_greeting {
         return Err(fail("greeting", t, OpenError::NotImap(line)));
     }
-    steps.push((OpenStep::Greeting, millis_since(t)));
+    went(steps, greeting_slot.as_ref(), OpenStep::Greeting, t);
     if bye {
         return Ok(());
     }
@@ -200,13 +237,15 @@ async fn steps(
             .await
             .map_err(|e| fail("capabilities", t, e.into()))?;
     }
-    steps.push((
+    went(
+        steps,
+        greeting_slot.as_ref(),
         OpenStep::Capabilities {
             from_greeting,
             capabilities: known(session),
         },
-        millis_since(t),
-    ));
+        t,
+    );
 
     if mode.uses_starttls() {
         let t = Instant::now();
@@ -215,22 +254,29 @@ async fn steps(
                 .starttls(host, tls)
                 .await
                 .map_err(|e| fail("starttls", t, e.into()))?;
-            steps.push((OpenStep::StartTls(cert), millis_since(t)));
+            went(steps, greeting_slot.as_ref(), OpenStep::StartTls(cert), t);
             let t = Instant::now();
             ask_capabilities(session)
                 .await
                 .map_err(|e| fail("capabilities", t, e.into()))?;
-            steps.push((
+            went(
+                steps,
+                greeting_slot.as_ref(),
                 OpenStep::Capabilities {
                     from_greeting: false,
                     capabilities: known(session),
                 },
-                millis_since(t),
-            ));
+                t,
+            );
         } else if mode == TlsMode::StartTls {
             return Err(fail("starttls", t, OpenError::NoStartTls));
         } else {
-            steps.push((OpenStep::StartTlsNotOffered, millis_since(t)));
+            went(
+                steps,
+                greeting_slot.as_ref(),
+                OpenStep::StartTlsNotOffered,
+                t,
+            );
         }
     }
     Ok(())

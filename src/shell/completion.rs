@@ -5,13 +5,16 @@
 //! for the arguments that name a mailbox (SELECT, EXAMINE, STATUS, LIST, ...). Mailboxes are inserted in their wire
 //! form (modified UTF-7), quoted when they hold a space or a special character, and shown decoded in the list.
 //!
-//! The highlighter draws the password of a LOGIN line (and an AUTHENTICATE initial response) as `*` while it is
-//! typed, so it is not on the screen either.
+//! The highlighter draws the password of a LOGIN line (and an AUTHENTICATE initial response) as a fixed `***`
+//! while it is typed, so neither it nor its length is on the screen: the rest of its width is blank, so the line
+//! editor's cursor arithmetic still holds, and the cursor is hidden while a secret is on the line (the shell shows it
+//! again when the line is read, [`ShellHelper::take_hidden_cursor`]).
 //!
 //! The decisions are pure functions ([`complete`], [`mask_secret`]); [`ShellHelper`] wires them into rustyline.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
@@ -210,8 +213,17 @@ pub fn complete(
     }
 }
 
-/// The line with the secret part of a LOGIN or AUTHENTICATE drawn as `*` (one per character, so the width is
-/// unchanged); `None` when the line holds no secret.
+/// How a secret is drawn, whatever its length.
+pub const MASK: &str = "***";
+
+/// `secret` drawn as [`MASK`], padded with blanks to its width (so the line editor's cursor arithmetic holds).
+fn mask(secret: &str) -> String {
+    let width = secret.chars().count();
+    format!("{MASK}{}", " ".repeat(width.saturating_sub(MASK.len())))
+}
+
+/// The line with the secret part of a LOGIN or AUTHENTICATE drawn as a fixed `***` (then blanks to its width, so the
+/// length does not show); `None` when the line holds no secret.
 pub fn mask_secret(line: &str) -> Option<String> {
     let redacted = redact_raw_line(line);
     if redacted == line {
@@ -220,18 +232,23 @@ pub fn mask_secret(line: &str) -> Option<String> {
     // redact_raw_line keeps everything before the secret and puts `***` in its place.
     let keep = redacted.strip_suffix("***").map_or(0, str::len);
     if keep > line.len() || !line.is_char_boundary(keep) {
-        return Some("*".repeat(line.chars().count()));
+        return Some(mask(line));
     }
-    let mut out = line[..keep].to_string();
-    out.extend(line[keep..].chars().map(|_| '*'));
-    Some(out)
+    Some(format!("{}{}", &line[..keep], mask(&line[keep..])))
 }
+
+/// Hides the terminal's cursor (it would show the secret's length by where it stands).
+const HIDE_CURSOR: &str = "\x1b[?25l";
+/// Shows the terminal's cursor again.
+pub const SHOW_CURSOR: &str = "\x1b[?25h";
 
 /// The rustyline helper: completion, the password mask, no hints, no validation.
 pub struct ShellHelper {
     mailboxes: Mailboxes,
     files: FilenameCompleter,
     mask_all: bool,
+    /// A redraw hid the cursor (a secret was on the line).
+    cursor_hidden: AtomicBool,
 }
 
 impl ShellHelper {
@@ -241,7 +258,13 @@ impl ShellHelper {
             mailboxes,
             files: FilenameCompleter::new(),
             mask_all: false,
+            cursor_hidden: AtomicBool::new(false),
         }
+    }
+
+    /// True once after a redraw hid the cursor: the caller shows it again ([`SHOW_CURSOR`]) when the line is read.
+    pub fn take_hidden_cursor(&self) -> bool {
+        self.cursor_hidden.swap(false, Ordering::Relaxed)
     }
 
     /// Draws the whole line as `*` (the line is a secret: a password typed as a literal's data, an AUTHENTICATE
@@ -279,11 +302,19 @@ impl Validator for ShellHelper {}
 
 impl Highlighter for ShellHelper {
     fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
-        if self.mask_all {
-            return Cow::Owned("*".repeat(line.chars().count()));
-        }
-        match mask_secret(line) {
-            Some(masked) => Cow::Owned(masked),
+        let masked = if self.mask_all {
+            (!line.is_empty()).then(|| mask(line))
+        } else {
+            mask_secret(line)
+        };
+        match masked {
+            Some(masked) => {
+                self.cursor_hidden.store(true, Ordering::Relaxed);
+                Cow::Owned(format!("{HIDE_CURSOR}{masked}"))
+            }
+            None if self.cursor_hidden.swap(false, Ordering::Relaxed) => {
+                Cow::Owned(format!("{SHOW_CURSOR}{line}"))
+            }
             None => Cow::Borrowed(line),
         }
     }
@@ -379,22 +410,43 @@ mod tests {
     }
 
     #[test]
-    fn the_password_is_masked_while_typed() {
+    fn the_password_is_masked_as_three_stars_whatever_its_length() {
         assert_eq!(
             mask_secret("? login DOMname/UserN/AliasN PASSword").unwrap(),
-            "? login DOMname/UserN/AliasN ********"
+            "? login DOMname/UserN/AliasN ***     "
         );
-        assert_eq!(mask_secret("login x P").unwrap(), "login x *");
+        assert_eq!(mask_secret("login x P").unwrap(), "login x ***");
         assert_eq!(mask_secret("? login DOMname/UserN/AliasN"), None);
         assert_eq!(mask_secret("a1 select inbox"), None);
         assert_eq!(
             mask_secret("a1 LOGIN user pässwört").unwrap(),
-            "a1 LOGIN user ********"
+            "a1 LOGIN user ***     "
         );
         assert_eq!(
             mask_secret("a AUTHENTICATE PLAIN AGZv").unwrap(),
-            "a AUTHENTICATE PLAIN ****"
+            "a AUTHENTICATE PLAIN *** "
         );
+        // Two passwords of different lengths look the same but for blanks.
+        let short = mask_secret("a1 login u abcd").unwrap();
+        let long = mask_secret("a1 login u abcdefghijkl").unwrap();
+        assert_eq!(short.trim_end(), long.trim_end());
+    }
+
+    #[test]
+    fn the_highlighter_hides_the_cursor_while_a_secret_is_on_the_line() {
+        let helper = ShellHelper::new(Mailboxes::default());
+        let drawn = helper.highlight("a1 login u secret", 0);
+        assert_eq!(drawn, format!("{HIDE_CURSOR}a1 login u ***   "));
+        assert!(!drawn.contains("secret"));
+        // Back to a line without a secret (the password deleted): the cursor is shown again, once.
+        assert_eq!(
+            helper.highlight("a1 login u", 0),
+            format!("{SHOW_CURSOR}a1 login u")
+        );
+        assert_eq!(helper.highlight("a1 login u", 0), "a1 login u");
+        helper.highlight("a1 login u x", 0);
+        assert!(helper.take_hidden_cursor());
+        assert!(!helper.take_hidden_cursor());
     }
 
     #[test]

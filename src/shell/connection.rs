@@ -10,6 +10,7 @@
 //! one-line decode under a REFERRAL; without one, the server's lines exactly (notes go to stderr). A streamed big
 //! literal is shown piece by piece, or summarised as its size when it is binary, and never held in memory.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +28,7 @@ use crate::follow::classify;
 use crate::probe::target::authority;
 use crate::proto::command::Command;
 use crate::proto::response::{Kind, Response};
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 use crate::session::open::{OpenError, OpenStep, Opening};
 use crate::session::{self, Session, SessionError, SessionOptions};
 use crate::transport::{CertificateInfo, Endpoint, TlsMode, TlsOptions};
@@ -415,6 +416,9 @@ struct Printing {
     literal: Option<LiteralShow>,
     /// Show nothing (a connection logging out in the background).
     quiet: bool,
+    /// The passwords sent on this connection (LOGIN typed whole, `:login`, `:follow`): masked as `***` wherever the
+    /// server echoes them back (a NO text, an untagged line, a literal).
+    redactors: Vec<Redactor>,
 }
 
 struct LiteralShow {
@@ -433,7 +437,35 @@ impl Printing {
             shown_upto: 0,
             literal: None,
             quiet: false,
+            redactors: Vec::new(),
         }
+    }
+
+    /// Masks `password` (and the AUTHENTICATE PLAIN forms with `user`) in everything shown from now on.
+    fn mask_password(&mut self, user: &str, password: &Secret) {
+        if password.is_empty() {
+            return;
+        }
+        let r = Redactor::new(password).with_login(user);
+        self.redactors.push(r);
+    }
+
+    /// `bytes` with every known password masked.
+    fn masked<'b>(&self, bytes: &'b [u8]) -> Cow<'b, [u8]> {
+        let mut out = Cow::Borrowed(bytes);
+        for r in &self.redactors {
+            if let Cow::Owned(m) = r.redact_bytes(&out) {
+                out = Cow::Owned(m);
+            }
+        }
+        out
+    }
+
+    /// `text` with every known password masked.
+    fn masked_text(&self, text: String) -> String {
+        self.redactors
+            .iter()
+            .fold(text, |t, r| r.redact(&t).into_owned())
     }
 
     fn raw(&self) -> bool {
@@ -490,28 +522,33 @@ impl Printing {
     async fn response(&mut self, response: &Response) {
         let from = self.shown_upto.min(response.raw.bytes.len());
         self.shown_upto = 0;
-        let rest = &response.raw.bytes[from..];
+        let masked = self.masked(&response.raw.bytes[from..]);
+        let echoed = matches!(masked, Cow::Owned(_));
+        let rest = masked.into_owned();
         if self.raw() {
-            self.out(output::escape_wire("S: ", rest).trim_end().to_string())
+            self.out(output::escape_wire("S: ", &rest).trim_end().to_string())
                 .await;
             return;
         }
         if self.shared.interactive {
-            let text = if from == 0 {
+            let text = if from == 0 && !echoed {
                 output::response_text(response, self.shared.color)
             } else {
-                output::sanitize(&String::from_utf8_lossy(rest))
+                // A streamed literal's tail, or a line that echoes a password: shown plain, masked.
+                output::sanitize(&String::from_utf8_lossy(&rest))
                     .trim_end()
                     .replace("\r\n", "\n")
             };
             self.out(text).await;
         } else {
-            self.out_bytes(plain_lines(rest)).await;
+            self.out_bytes(plain_lines(&rest)).await;
         }
         for line in output::referral_lines(response) {
+            let line = self.masked_text(line);
             self.note_painted(&line, Paint::Cyan).await;
         }
         if let Some(hint) = output::known_text_hint(response) {
+            let hint = self.masked_text(hint);
             self.note_painted(&hint, Paint::Cyan).await;
         }
     }
@@ -527,7 +564,8 @@ impl Printing {
 
     async fn literal_start(&mut self, head: &[u8], len: u64) {
         let from = self.shown_upto.min(head.len());
-        let part = &head[from..];
+        let part = self.masked(&head[from..]).into_owned();
+        let part = &part[..];
         self.shown_upto = head.len();
         if self.raw() {
             self.out(output::escape_wire("S: ", part).trim_end().to_string())
@@ -570,6 +608,9 @@ impl Printing {
         if self.quiet {
             return;
         }
+        // A password split between two pieces of a streamed literal is not seen whole here (each piece is at least
+        // the socket's read size, so this takes a server that streams it byte by byte).
+        let data = self.masked(&data).into_owned();
         if raw {
             let text = output::escape_wire("S: ", &data);
             self.shared.printer.print_raw(text.into_bytes()).await;
@@ -839,6 +880,7 @@ impl Task {
             self.logging_out = true;
         }
         if let Some(login) = planned.login.clone() {
+            self.printing.mask_password(&login.0, &login.1);
             self.pending_login = Some((tag.clone(), login));
         }
         self.update(|s| {

@@ -386,7 +386,9 @@ impl Engine {
                     "raw off"
                 });
             }
-            LocalCommand::Help => self.shared.say_blocking(local::help_text().trim_end()),
+            LocalCommand::Help => self
+                .shared
+                .say_blocking(local::help_text(local::help_width()).trim_end()),
             LocalCommand::Quit => {
                 self.quit();
                 return Flow::Quit;
@@ -918,7 +920,7 @@ impl Engine {
             text.push_str(&format!("-- connection {id}: {label}\n"));
             text.push_str(&body);
         }
-        match std::fs::write(path, &text) {
+        match write_private(path, &text) {
             Ok(()) => self.shared.note_blocking(&format!(
                 "transcript of {} connection{} written to {} (passwords as ***)",
                 opened.len(),
@@ -931,5 +933,49 @@ impl Engine {
                 self.set_status(exit::CRITICAL);
             }
         }
+    }
+}
+
+/// Writes `text` to `path`, readable and writable by the owner only (0600, as the history file): a transcript holds
+/// what the servers said about the user's mailboxes. A file that was already there is truncated and gets 0600 too.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.flush()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_transcript_file_is_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.txt");
+        super::write_private(&new, "C: a1 NOOP\n").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&new), 0o600);
+        assert_eq!(std::fs::read_to_string(&new).unwrap(), "C: a1 NOOP\n");
+        // A file that was there, readable by all: truncated and made the owner's only.
+        let old = dir.path().join("old.txt");
+        std::fs::write(&old, "a longer text than the new one\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_private(&old, "short\n").unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "short\n");
     }
 }

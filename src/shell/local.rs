@@ -255,19 +255,71 @@ pub fn parse(line: &str) -> Result<LocalCommand, LocalError> {
     }
 }
 
-/// The text of `:help`: the local commands, how raw lines are sent, and the keys.
-pub fn help_text() -> String {
+/// How wide `:help` is without a terminal (a script's output).
+pub const HELP_WIDTH_WITHOUT_TERMINAL: usize = 100;
+
+/// The width `:help` is wrapped to: the terminal's columns (read each time, so a resized terminal counts), else
+/// [`HELP_WIDTH_WITHOUT_TERMINAL`].
+pub fn help_width() -> usize {
+    terminal_size::terminal_size()
+        .map(|(w, _)| usize::from(w.0))
+        .filter(|&w| w > 0)
+        .unwrap_or(HELP_WIDTH_WITHOUT_TERMINAL)
+}
+
+/// `text` in lines of at most `width` columns (a word longer than that stands alone), each after `indent` but the
+/// first, which goes after `first` (already written, of `first` columns).
+fn wrap(text: &str, width: usize, first: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut column = first;
+    let mut line_empty = true;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if !line_empty && column + 1 + len > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            column = indent;
+            line_empty = true;
+        }
+        if !line_empty {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+        line_empty = false;
+    }
+    out
+}
+
+/// The text of `:help` wrapped to `width` columns: the local commands, how raw lines are sent, and the keys. Wide
+/// enough, each command's sentence goes beside its synopsis (wrapped under itself); narrower, below it.
+pub fn help_text(width: usize) -> String {
+    let width = width.max(20);
+    let column = COMMANDS.iter().map(|d| d.usage.len()).max().unwrap_or(0) + 3;
+    let beside = width >= column + 30;
     let mut out = String::from("Shell commands:\n");
     for d in COMMANDS {
-        out.push_str(&format!("  {:<44} {}\n", d.usage, d.about));
+        if beside {
+            out.push_str(&format!("  {:<w$} ", d.usage, w = column - 3));
+            out.push_str(&wrap(d.about, width, column, column));
+        } else {
+            out.push_str(&format!("  {}\n      ", wrap(d.usage, width, 2, 4)));
+            out.push_str(&wrap(d.about, width, 6, 6));
+        }
+        out.push('\n');
     }
-    out.push_str(
-        "\nAny other line is IMAP, sent as typed: `? login DOMname/UserN/AliasN PASSword`, `a1 select inbox`.\n\
-         A line without a tag gets one (`select inbox` is sent as `a2 select inbox`). Arguments with 8-bit\n\
-         characters go as literals; a literal {n} at the end of a line takes its data from the next lines.\n\
-         \nKeys: Tab completes commands and mailbox names; Ctrl-C cancels the line (twice while a command waits:\n\
-         reset the connection); Ctrl-D logs out and leaves. Passwords never reach the history file.\n",
-    );
+    for paragraph in [
+        "Any other line is IMAP, sent as typed: `? login DOMname/UserN/AliasN PASSword`, `a1 select inbox`. A line \
+         without a tag gets one (`select inbox` is sent as `a2 select inbox`). Arguments with 8-bit characters go as \
+         literals; a literal {n} at the end of a line takes its data from the next lines.",
+        "Keys: Tab completes commands and mailbox names; Ctrl-C cancels the line (twice while a command waits: reset \
+         the connection); Ctrl-D logs out and leaves. Passwords never reach the history file.",
+    ] {
+        out.push('\n');
+        out.push_str(&wrap(paragraph, width, 0, 0));
+        out.push('\n');
+    }
     out
 }
 
@@ -380,9 +432,42 @@ mod tests {
 
     #[test]
     fn help_lists_every_command() {
-        let help = help_text();
+        let help = help_text(120);
         for d in COMMANDS {
             assert!(help.contains(d.usage), "{}", d.name);
         }
+    }
+
+    #[test]
+    fn help_fits_the_width_and_keeps_every_word() {
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let whole = words(&help_text(1000));
+        for width in [40, 60, 80, 100, 132] {
+            let help = help_text(width);
+            for line in help.lines() {
+                assert!(
+                    line.chars().count() <= width,
+                    "{width} columns: {line:?} is {} long",
+                    line.chars().count()
+                );
+            }
+            assert_eq!(words(&help), whole, "{width} columns");
+        }
+        // Wide: the sentence beside its synopsis; narrow: below it.
+        assert!(help_text(100)
+            .lines()
+            .any(|l| l.starts_with("  :back") && l.contains("Log out")));
+        assert!(help_text(50).lines().any(|l| l.trim() == ":back"));
+    }
+
+    #[test]
+    fn wrap_breaks_between_words_only() {
+        assert_eq!(wrap("aa bb cc", 5, 0, 0), "aa bb\ncc");
+        assert_eq!(wrap("aa bb cc", 7, 2, 2), "aa bb\n  cc");
+        assert_eq!(
+            wrap("averyverylongword x", 5, 0, 1),
+            "averyverylongword\n x"
+        );
+        assert_eq!(wrap("", 5, 0, 0), "");
     }
 }

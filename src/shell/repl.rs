@@ -7,7 +7,7 @@
 //! - Ctrl-C cancels the line being typed. While a command waits for its completion, a first Ctrl-C says so and a
 //!   second one resets the connection. Ctrl-D logs out (showing the server's BYE and OK) and leaves with status 0.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 use tokio::runtime::Handle;
 
-use super::completion::{Mailboxes, ShellHelper};
+use super::completion::{Mailboxes, ShellHelper, SHOW_CURSOR};
 use super::connection::Shared;
 use super::engine::Engine;
 use super::history::{self, LineKind, MAX_ENTRIES};
@@ -146,13 +146,19 @@ pub fn run(rt: Handle, settings: ShellSettings) -> anyhow::Result<i32> {
         if let Some(helper) = editor.helper_mut() {
             helper.set_mask_all(continuation.as_ref().is_some_and(|c| c.is_secret()));
         }
-        // A Ctrl-C taken as a signal while a command waited may reach rustyline's own SIGINT handler too (rustyline
-        // 17 keeps one installed between readlines): a readline then returns Interrupted at once. Such an
-        // Interrupted is owed, not typed, and is taken for what it is.
+        // A Ctrl-C taken as a signal while a command waited may reach rustyline's own SIGINT handler too: a readline
+        // then returns Interrupted at once. Such an Interrupted is owed, not typed, and is taken for what it is.
         owed += engine.take_interrupts_seen();
         let swallowing = owed > 0;
         let prompt = engine.prompt();
-        match editor.readline(&prompt) {
+        let read = editor.readline(&prompt);
+        if editor.helper().is_some_and(ShellHelper::take_hidden_cursor) {
+            // The mask hid the cursor while a secret was on the line.
+            let mut out = std::io::stdout();
+            let _ = out.write_all(SHOW_CURSOR.as_bytes());
+            let _ = out.flush();
+        }
+        match read {
             Ok(line) => {
                 warned = false;
                 owed = 0;

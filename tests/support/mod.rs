@@ -9,4 +9,6 @@ pub mod hostile;
 pub mod http;
 pub mod lab;
 pub mod proxy;
+#[cfg(unix)]
+pub mod pty;
 pub mod scripted;
