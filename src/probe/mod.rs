@@ -448,33 +448,14 @@ impl Probe<'_> {
             }
             self.report.chain.push(plan.server());
             self.report.hops.push(Hop {
-                number,
-                server: plan.server(),
-                reason: plan.reason.clone(),
-                user: plan.user.clone(),
-                mailbox: plan.mailbox.clone(),
-                tls_mode: plan.tls_mode,
-                encrypted: false,
-                connect: None,
-                certificate: None,
-                greeting: None,
-                capabilities: Vec::new(),
-                capabilities_from: None,
-                login: None,
-                rlist: None,
-                select: None,
-                mailbox_state: None,
                 password_sent: login_sent,
-                pipelined: false,
-                logout_answered: false,
-                round_trips: 0,
                 steps,
                 error: Some(HopError {
                     phase: INTERRUPTED_PHASE.into(),
                     message: message.clone(),
                 }),
-                transcript: Vec::new(),
                 ms,
+                ..Hop::begun(number, &plan)
             });
         }
         let next_step =

@@ -192,6 +192,38 @@ pub struct Hop {
     pub ms: f64,
 }
 
+impl Hop {
+    /// A hop as it begins: what its plan says, nothing learned yet.
+    pub fn begun(number: usize, plan: &crate::follow::HopPlan) -> Hop {
+        Hop {
+            number,
+            server: plan.server(),
+            reason: plan.reason.clone(),
+            user: plan.user.clone(),
+            mailbox: plan.mailbox.clone(),
+            tls_mode: plan.tls_mode,
+            encrypted: false,
+            connect: None,
+            certificate: None,
+            greeting: None,
+            capabilities: Vec::new(),
+            capabilities_from: None,
+            login: None,
+            rlist: None,
+            select: None,
+            mailbox_state: None,
+            password_sent: false,
+            pipelined: false,
+            logout_answered: false,
+            round_trips: 0,
+            steps: Vec::new(),
+            error: None,
+            transcript: Vec::new(),
+            ms: 0.0,
+        }
+    }
+}
+
 /// What ended a hop early.
 #[derive(Debug, Clone, Serialize)]
 pub struct HopError {
