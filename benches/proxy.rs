@@ -35,8 +35,8 @@ use tokio::net::TcpStream;
 use dovecot::{DovecotLab, PASSWORD};
 use imapref::follow::policy::{FollowMode, Policy};
 use imapref::lab::{Lab, LabConfig};
-use imapref::proxy::{LogSink, Proxy, ProxyConfig, ProxyLimits, UpstreamSettings};
-use imapref::render::proxy::LogFormat;
+use imapref::proxy::{Proxy, ProxyConfig, ProxyLimits, UpstreamSettings};
+use imapref::render::proxy::{LogFormat, LogSink};
 use imapref::session::SessionOptions;
 use imapref::transport::{Endpoint, TlsMode, TlsOptions};
 
@@ -175,7 +175,7 @@ fn main() {
         proxies
             .block_on(Proxy::start(
                 proxy_config(upstream),
-                LogSink::new(Box::new(std::io::sink()), LogFormat::Json),
+                Box::new(LogSink::new(Box::new(std::io::sink()), LogFormat::Json)),
             ))
             .expect("the proxy starts")
     };

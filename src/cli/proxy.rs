@@ -10,8 +10,8 @@ use anyhow::Context;
 use crate::follow::policy::{FollowMode, Policy};
 use crate::follow::FollowLimits;
 use crate::probe::target::Target;
-use crate::proxy::{LogSink, Proxy, ProxyConfig, ProxyLimits, UpstreamSettings};
-use crate::render::proxy::LogFormat;
+use crate::proxy::{Proxy, ProxyConfig, ProxyLimits, UpstreamSettings};
+use crate::render::proxy::{LogFormat, LogSink};
 use crate::session::SessionOptions;
 use crate::transport::{Endpoint, TlsMode, TlsOptions};
 
@@ -154,7 +154,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<i32> {
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let log = LogSink::new(Box::new(std::io::stdout()), args.log);
+    let log = Box::new(LogSink::new(Box::new(std::io::stdout()), args.log));
     let proxy = Proxy::start(config, log).await?;
     #[cfg(unix)]
     tokio::select! {

@@ -9,9 +9,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::record::RecordSink;
 use super::record::{Outcome, SessionRecord};
 use super::upstream::UpstreamSettings;
-use super::{conn, LogSink, ProxyLimits};
+use super::{conn, ProxyLimits};
 use crate::serve::{InputLimits, Persona};
 use crate::session::millis_since;
 
@@ -28,7 +29,7 @@ pub struct Shared {
     /// The limits on the client's input before login.
     pub input: InputLimits,
     /// The session log.
-    pub log: LogSink,
+    pub log: Box<dyn RecordSink>,
     /// One permit per open client connection.
     pub slots: Arc<Semaphore>,
 }

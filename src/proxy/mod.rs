@@ -15,7 +15,8 @@
 //! - [`front`]: the client's side before login, over the shared machine [`crate::serve::PreLogin`];
 //! - [`upstream`]: the login upstream and the referral walk, through [`crate::session`] and [`crate::follow`];
 //! - [`relay`]: the bytes after login, and the mailbox referrals seen;
-//! - [`record`]: the session's log record ([`crate::render::proxy`] writes it).
+//! - [`record`]: the session's log record and [`RecordSink`], where records go (the binary gives
+//!   [`crate::render::proxy::LogSink`], which writes them).
 //!
 //! The password is a [`Secret`](crate::secret::Secret): it goes to the upstream and to the hosts the policy allows,
 //! and nowhere else; it is never logged.
@@ -27,18 +28,17 @@ pub mod record;
 pub mod relay;
 pub mod upstream;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::render::proxy::{write_listening, write_record, Listening, LogFormat};
 use crate::serve::{InputLimits, Persona};
 use crate::transport::TlsMode;
+pub use record::{Listening, RecordSink};
 pub use record::{Outcome, SessionRecord};
 pub use upstream::UpstreamSettings;
 
@@ -127,46 +127,6 @@ pub enum ProxyError {
     RequireTlsWithoutCert,
 }
 
-/// Where the session lines go, and how they look. Each line is written whole, under a lock.
-pub struct LogSink {
-    out: Mutex<Box<dyn Write + Send>>,
-    format: LogFormat,
-}
-
-impl std::fmt::Debug for LogSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogSink")
-            .field("format", &self.format)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LogSink {
-    /// Lines in `format` to `out`.
-    pub fn new(out: Box<dyn Write + Send>, format: LogFormat) -> Self {
-        LogSink {
-            out: Mutex::new(out),
-            format,
-        }
-    }
-
-    fn with<F: FnOnce(&mut dyn Write, LogFormat) -> std::io::Result<()>>(&self, f: F) {
-        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-        // A log that cannot be written must not stop the proxy.
-        let _ = f(&mut **out, self.format).and_then(|()| out.flush());
-    }
-
-    /// Logs one session.
-    pub fn session(&self, record: &SessionRecord) {
-        self.with(|out, format| write_record(out, record, format));
-    }
-
-    /// Logs where the proxy listens.
-    pub fn listening(&self, listening: &Listening) {
-        self.with(|out, format| write_listening(out, listening, format));
-    }
-}
-
 /// The persona the proxy shows before login.
 fn persona(starttls: bool, require_tls: bool) -> Persona {
     Persona {
@@ -193,7 +153,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Binds and starts accepting; writes the `listening` line to `log`.
-    pub async fn start(config: ProxyConfig, log: LogSink) -> Result<Proxy, ProxyError> {
+    pub async fn start(config: ProxyConfig, log: Box<dyn RecordSink>) -> Result<Proxy, ProxyError> {
         if !config.listen.ip().is_loopback() && !config.allow_non_loopback {
             return Err(ProxyError::NotLoopback(config.listen));
         }

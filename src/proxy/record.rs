@@ -112,3 +112,25 @@ impl SessionRecord {
         }
     }
 }
+
+/// Where the proxy listens, and what it proxies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listening {
+    /// The bound address (`ip:port`).
+    pub listen: String,
+    /// The upstream (`host:port`).
+    pub upstream: String,
+    /// `plain`, `starttls` or `tls`, towards the upstream.
+    pub upstream_tls: String,
+    /// True when STARTTLS is offered to clients.
+    pub starttls: bool,
+}
+
+/// Where the proxy's log goes: one call per line. The binary gives one that renders ([`crate::render::proxy::LogSink`]),
+/// so the proxy itself never formats or prints.
+pub trait RecordSink: Send + Sync {
+    /// One session has ended.
+    fn session(&self, record: &SessionRecord);
+    /// The proxy listens.
+    fn listening(&self, listening: &Listening);
+}

@@ -3,10 +3,11 @@
 //! itself with `"event": "session"`; the text line is `key=value` pairs, values with spaces quoted.
 
 use std::io::{self, Write};
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::proxy::record::SessionRecord;
+use crate::proxy::record::{Listening, RecordSink, SessionRecord};
 
 /// How the log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -23,19 +24,6 @@ struct Event<'a, T: Serialize> {
     event: &'a str,
     #[serde(flatten)]
     body: &'a T,
-}
-
-/// Where the proxy listens, and what it proxies to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Listening {
-    /// The bound address (`ip:port`).
-    pub listen: String,
-    /// The upstream (`host:port`).
-    pub upstream: String,
-    /// `plain`, `starttls` or `tls`, towards the upstream.
-    pub upstream_tls: String,
-    /// True when STARTTLS is offered to clients.
-    pub starttls: bool,
 }
 
 fn quoted(value: &str) -> String {
@@ -131,6 +119,46 @@ pub fn write_record(out: &mut dyn Write, r: &SessionRecord, format: LogFormat) -
             }
             writeln!(out)
         }
+    }
+}
+
+/// Where the session lines go, and how they look. Each line is written whole, under a lock.
+pub struct LogSink {
+    out: Mutex<Box<dyn Write + Send>>,
+    format: LogFormat,
+}
+
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSink")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogSink {
+    /// Lines in `format` to `out`.
+    pub fn new(out: Box<dyn Write + Send>, format: LogFormat) -> Self {
+        LogSink {
+            out: Mutex::new(out),
+            format,
+        }
+    }
+
+    fn with<F: FnOnce(&mut dyn Write, LogFormat) -> std::io::Result<()>>(&self, f: F) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        // A log that cannot be written must not stop the proxy.
+        let _ = f(&mut **out, self.format).and_then(|()| out.flush());
+    }
+}
+
+impl RecordSink for LogSink {
+    fn session(&self, record: &SessionRecord) {
+        self.with(|out, format| write_record(out, record, format));
+    }
+
+    fn listening(&self, listening: &Listening) {
+        self.with(|out, format| write_listening(out, listening, format));
     }
 }
 
