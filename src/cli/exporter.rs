@@ -158,9 +158,16 @@ pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
         header_timeout: Duration::from_secs_f64(args.header_timeout),
         grace: Duration::from_secs_f64(grace + 1.0),
     };
-    http::serve(listener, exporter, log, limits, stop_signal())
-        .await
-        .context("the HTTP server failed")?;
+    http::serve(
+        listener,
+        exporter,
+        log,
+        crate::render::exporter_page::PAGES,
+        limits,
+        stop_signal(),
+    )
+    .await
+    .context("the HTTP server failed")?;
     eprintln!("imapref exporter: stopped");
     Ok(crate::exit::OK)
 }

@@ -31,8 +31,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::{Exporter, Record, SCRAPE_TIMEOUT_HEADER};
-use crate::render::exporter_page;
-use crate::render::exposition::{self, Format};
+use super::{Format, Pages};
 
 /// Called once per scrape of `/probe` with one line to log (the CLI writes it to stderr).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -41,6 +40,7 @@ pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 struct App {
     exporter: Arc<Exporter>,
     log: Log,
+    pages: Pages,
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
@@ -113,12 +113,12 @@ async fn probe(
     (app.log)(&log_line(&record));
     if params.get("debug").is_some_and(|d| d == "true") {
         return rendered("text/plain; charset=utf-8", |buf| {
-            exporter_page::debug(&record, buf)
+            (app.pages.debug)(&record, buf)
         });
     }
     let format = Format::from_accept(header_value(header::ACCEPT.as_str()));
     rendered(format.content_type(), |buf| {
-        exposition::probe(&record.outcome, format, buf)
+        (app.pages.probe)(&record.outcome, format, buf)
     })
 }
 
@@ -127,14 +127,14 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(accept);
     let snapshot = app.exporter.snapshot();
     rendered(format.content_type(), |buf| {
-        exposition::exporter(&snapshot, format, buf)
+        (app.pages.exporter)(&snapshot, format, buf)
     })
 }
 
 async fn index(State(app): State<App>) -> Response {
     let recent = app.exporter.recent();
     rendered("text/html; charset=utf-8", |buf| {
-        exporter_page::index(app.exporter.modules(), &recent, buf)
+        (app.pages.index)(&app.exporter, &recent, buf)
     })
 }
 
@@ -155,7 +155,7 @@ async fn logs(State(app): State<App>, Query(params): Query<HashMap<String, Strin
         );
     };
     rendered("text/plain; charset=utf-8", |buf| {
-        exporter_page::debug(&record, buf)
+        (app.pages.debug)(&record, buf)
     })
 }
 
@@ -167,14 +167,18 @@ async fn not_found() -> Response {
 }
 
 /// The routes over `exporter`.
-pub fn router(exporter: Arc<Exporter>, log: Log) -> Router {
+pub fn router(exporter: Arc<Exporter>, log: Log, pages: Pages) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/probe", get(probe))
         .route("/metrics", get(metrics))
         .route("/logs", get(logs))
         .fallback(not_found)
-        .with_state(App { exporter, log })
+        .with_state(App {
+            exporter,
+            log,
+            pages,
+        })
 }
 
 /// The bounds on HTTP connections (the probes have their own: [`super::Options`]).
@@ -205,10 +209,11 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     exporter: Arc<Exporter>,
     log: Log,
+    pages: Pages,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(exporter, log);
+    let app = router(exporter, log, pages);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();

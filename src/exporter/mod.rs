@@ -56,6 +56,61 @@ impl Default for Options {
     }
 }
 
+/// Which text format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`.
+    Prometheus,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// OpenMetrics when the `Accept` header names it, else the Prometheus text format (as client_golang negotiates).
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a)
+                if a.to_ascii_lowercase()
+                    .contains("application/openmetrics-text") =>
+            {
+                Format::OpenMetrics
+            }
+            _ => Format::Prometheus,
+        }
+    }
+
+    /// The `Content-Type` of the answer.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Writes the `/` page of an exporter with its recent probes.
+pub type IndexPage = fn(&Exporter, &[Arc<Record>], &mut dyn std::io::Write) -> std::io::Result<()>;
+
+/// How the exporter's answers are written. The binary gives render's ([`crate::render::exporter_page::PAGES`]), so
+/// that the exporter never imports its renderers.
+#[derive(Clone, Copy)]
+pub struct Pages {
+    /// A probe's metrics.
+    pub probe: fn(&Outcome, Format, &mut dyn std::io::Write) -> std::io::Result<()>,
+    /// The exporter's own metrics.
+    pub exporter: fn(&Snapshot, Format, &mut dyn std::io::Write) -> std::io::Result<()>,
+    /// The `/` page: the modules and the recent probes.
+    pub index: IndexPage,
+    /// One probe's report (`/logs?id=N`, `&debug=true`).
+    pub debug: fn(&Record, &mut dyn std::io::Write) -> std::io::Result<()>,
+}
+
+impl std::fmt::Debug for Pages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pages")
+    }
+}
+
 /// Why a scrape gets no probe (the HTTP layer picks the status code: [`ProbeError::status`]).
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum ProbeError {

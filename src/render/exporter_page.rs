@@ -5,7 +5,8 @@
 
 use std::io::{self, Write};
 
-use super::exposition::{self, Format};
+use super::exposition;
+use crate::exporter::{Exporter, Format, Pages};
 use crate::exporter::{Module, Record};
 
 /// Text escaped for HTML.
@@ -163,6 +164,23 @@ pub fn debug(record: &Record, out: &mut dyn Write) -> io::Result<()> {
     let keys = toml::to_string(&record.spec).unwrap_or_else(|e| format!("(cannot show: {e})\n"));
     write!(out, "{keys}")
 }
+
+/// The `/` page of `exporter`.
+fn index_of(
+    exporter: &Exporter,
+    recent: &[std::sync::Arc<Record>],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    index(exporter.modules(), recent, out)
+}
+
+/// The exporter's answers, as these renderers write them.
+pub const PAGES: Pages = Pages {
+    probe: exposition::probe,
+    exporter: exposition::exporter,
+    index: index_of,
+    debug,
+};
 
 #[cfg(test)]
 mod tests {

@@ -13,40 +13,8 @@ use std::io::{self, Write};
 
 use super::openmetrics::{escape, number, unix_seconds};
 use crate::check::Outcome;
-use crate::exporter::Snapshot;
+use crate::exporter::{Format, Snapshot};
 use crate::probe::report::DiagnosisId;
-
-/// Which text format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `text/plain; version=0.0.4`.
-    Prometheus,
-    /// `application/openmetrics-text; version=1.0.0`.
-    OpenMetrics,
-}
-
-impl Format {
-    /// OpenMetrics when the `Accept` header names it, else the Prometheus text format (as client_golang negotiates).
-    pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a)
-                if a.to_ascii_lowercase()
-                    .contains("application/openmetrics-text") =>
-            {
-                Format::OpenMetrics
-            }
-            _ => Format::Prometheus,
-        }
-    }
-
-    /// The `Content-Type` of the answer.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-}
 
 /// A metric type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
