@@ -253,7 +253,7 @@ impl LogReader {
             if r.kind == ReferralKind::Login {
                 if let Some(t) = r.targets.first().filter(|t| t.error.is_none()) {
                     let place = match (&t.host, t.port) {
-                        (Some(h), Some(p)) => crate::probe::target::authority(h, p),
+                        (Some(h), Some(p)) => crate::transport::Endpoint::new(h, p).to_string(),
                         _ => t.raw.clone(),
                     };
                     self.referral = Some((number, place, t.user.clone()));
