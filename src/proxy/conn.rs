@@ -7,9 +7,9 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 
 use super::front::{Front, Wait};
-use super::listener::Shared;
 use super::record::{Outcome, SessionRecord};
 use super::relay::relay;
+use super::shared::Shared;
 use super::upstream;
 use crate::secret::Redactor;
 use crate::serve::{Mechanism, PreLogin};

@@ -6,33 +6,13 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::record::RecordSink;
+use super::conn;
 use super::record::{Outcome, SessionRecord};
-use super::upstream::UpstreamSettings;
-use super::{conn, ProxyLimits};
-use crate::serve::{InputLimits, Persona};
+use super::shared::Shared;
 use crate::session::millis_since;
-
-/// What every session shares.
-pub struct Shared {
-    /// What the proxy says about itself before login.
-    pub persona: Persona,
-    /// STARTTLS towards clients.
-    pub acceptor: Option<tokio_native_tls::TlsAcceptor>,
-    /// The upstream and the policy.
-    pub upstream: UpstreamSettings,
-    /// The limits.
-    pub limits: ProxyLimits,
-    /// The limits on the client's input before login.
-    pub input: InputLimits,
-    /// The session log.
-    pub log: Box<dyn RecordSink>,
-    /// One permit per open client connection.
-    pub slots: Arc<Semaphore>,
-}
 
 /// How long sessions get to log their line when the proxy stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);

@@ -11,6 +11,7 @@
 //! ```
 //!
 //! - [`listener`]: the listening socket (loopback unless allowed), the connection limit, shutdown;
+//! - [`shared`]: what every session shares (persona, TLS acceptor, upstream, limits, log, slots);
 //! - [`conn`]: one client from accept to its log line;
 //! - [`front`]: the client's side before login, over the shared machine [`crate::serve::PreLogin`];
 //! - [`upstream`]: the login upstream and the referral walk, through [`crate::session`] and [`crate::follow`];
@@ -26,6 +27,7 @@ pub mod front;
 pub mod listener;
 pub mod record;
 pub mod relay;
+pub mod shared;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -189,7 +191,7 @@ impl Proxy {
             .into(),
             starttls: acceptor.is_some(),
         });
-        let shared = Arc::new(listener::Shared {
+        let shared = Arc::new(shared::Shared {
             persona: persona(acceptor.is_some(), config.require_tls),
             acceptor,
             upstream: config.upstream,
