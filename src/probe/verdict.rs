@@ -9,6 +9,7 @@
 
 use super::report::{Report, Severity, Verdict, VerdictStatus};
 use super::ProbeSettings;
+use crate::follow::HopReason;
 
 /// A verdict to fill the report with until the real one is decided.
 pub fn placeholder() -> Verdict {
@@ -60,11 +61,24 @@ pub fn decide(report: &Report, reached_at: Option<String>, settings: &ProbeSetti
         {
             d.next_step.clone().unwrap_or_else(|| d.message.clone())
         } else if referrals > 0 {
-            format!(
-                "Clients that do not follow referrals (Outlook Express, curl, imaplib) will fail at {}: point them at \
-                 {server}, or make {} proxy (Dovecot proxy=y).",
-                report.target.server, report.target.server
-            )
+            let front = &report.target.server;
+            // `imapref proxy` follows login referrals; mailbox referrals it passes on unchanged.
+            let login_referred = report
+                .hops
+                .iter()
+                .any(|h| matches!(h.reason, HopReason::LoginReferral { .. }));
+            if login_referred {
+                format!(
+                    "Clients that do not follow referrals (Outlook Express, curl, imaplib) will fail at {front}: point \
+                     them at {server}, make {front} proxy (Dovecot proxy=y), or put `imapref proxy --listen 127.0.0.1:1143 --upstream {front}` \
+                     in front of it (docs/proxy.md)."
+                )
+            } else {
+                format!(
+                    "Clients that do not follow referrals (Outlook Express, curl, imaplib) will fail at {front}: point \
+                     them at {server}, or make {front} proxy (Dovecot proxy=y)."
+                )
+            }
         } else {
             "Nothing to fix: the mailbox is where the client looks for it.".into()
         };
@@ -392,6 +406,33 @@ mod tests {
         assert_eq!(
             v.next_step,
             "Read the transcript (-v) for what the server said."
+        );
+    }
+
+    #[test]
+    fn a_login_referral_reached_suggests_imapref_proxy_and_a_mailbox_referral_does_not() {
+        let mut r = report(&["front:143", "home:143"], Vec::new());
+        r.hops[1].reason = HopReason::LoginReferral {
+            url: "imap://jdoe@home:143/".into(),
+        };
+        let v = decide(&r, Some("home:143".into()), &settings());
+        assert_eq!(v.status, VerdictStatus::Ok);
+        assert!(
+            v.next_step
+                .contains("or put `imapref proxy --listen 127.0.0.1:1143 --upstream front:143` in front of it"),
+            "{}",
+            v.next_step
+        );
+        // imapref proxy passes mailbox referrals on unchanged: no use advising it there.
+        r.hops[1].reason = HopReason::MailboxReferral {
+            url: "imap://home:143/INBOX".into(),
+        };
+        let v = decide(&r, Some("home:143".into()), &settings());
+        assert!(!v.next_step.contains("imapref proxy"), "{}", v.next_step);
+        assert!(
+            v.next_step.contains("point them at home:143"),
+            "{}",
+            v.next_step
         );
     }
 }
