@@ -13,13 +13,13 @@
 //! | [`session`]   | the one async driver: the client machine over a transport, every wait bounded          | yes      |
 //! | [`probe`]     | the KB walkthrough as a short sequence over the driver; the typed report and verdict   | via session |
 //! | [`check`]     | many probes from a TOML file, concurrently; expectations and the worst status          | via probe |
-//! | [`exporter`]  | the Prometheus exporter: modules of check keys, /probe, /metrics, the / page, probe limit | via check |
-//! | [`render`]    | human, JSON, Nagios, OpenMetrics, JUnit and graph renderers; they only write to a `Write` | no     |
+//! | [`exporter`]  | the Prometheus exporter: modules of check keys, /probe, /metrics, /, limits; HTTP       | yes, via check |
+//! | [`render`]    | human (also live), JSON, Nagios, OpenMetrics, JUnit, graph, exporter pages, proxy log: only to a `Write` | no |
 //! | [`serve`]     | the server side before login: input framing, CAPABILITY … LOGIN, AUTHENTICATE PLAIN     | no       |
 //! | [`lab`]       | the built-in IMAP server that plays KB Q217388's Exchange 5.5 servers on loopback      | yes      |
 //! | [`proxy`]     | a front end for clients that do not follow referrals: log in upstream, follow, relay  | yes      |
 //! | [`shell`]     | the interactive REPL: lines to the driver, engine events to the screen                 | via session |
-//! | [`cli`]       | clap definitions, validated settings, subcommand wiring                                | yes      |
+//! | [`cli`]       | clap definitions, validated settings (check keys too), subcommand wiring, netrc       | yes      |
 //!
 //! Secrets have their own type ([`secret::Secret`]) and exit codes are one contract ([`exit`]).
 
