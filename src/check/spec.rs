@@ -313,7 +313,7 @@ struct RawFile {
 }
 
 /// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()
@@ -323,7 +323,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The first line of a TOML error's message (the rest repeats the source).
-fn short_message(err: &toml::de::Error) -> String {
+pub(crate) fn short_message(err: &toml::de::Error) -> String {
     err.message().trim().replace('\n', " ")
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::check::spec::{CheckSpec, KEYS};
+use crate::check::spec::{line_of, short_message, CheckSpec, KEYS};
 use crate::check::CheckSetup;
 
 /// The target a module is validated with at startup (any well-formed target would do).
@@ -70,19 +70,6 @@ pub enum ConfigError {
 struct RawFile {
     #[serde(default)]
     module: BTreeMap<String, toml::Spanned<toml::Table>>,
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
-fn short_message(err: &toml::de::Error) -> String {
-    err.message().trim().replace('\n', " ")
 }
 
 /// Parses the file; `base` is its directory. Every module's keys are read, not yet validated ([`Config::validate`]).
