@@ -145,6 +145,38 @@ fn scripted_server(login: impl Fn(&str) -> String + Send + Sync + Copy + 'static
 }
 
 #[test]
+fn an_upstream_that_greets_with_preauth_logs_no_one_in() {
+    // PREAUTH logs in whoever connects: relaying it would let any client in with any name and password.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut out = stream;
+            let _ = out
+                .write_all(b"* PREAUTH [CAPABILITY IMAP4rev1] logged in as the proxy's host\r\n");
+            thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let up = upstream(addr);
+    let proxy = ProxyProcess::start(&["--upstream", &up]);
+    let mut imap = RawImap::connect(proxy.addr);
+    let answer = imap.login("a", "anyone", "any-password");
+    assert!(
+        answer.starts_with("a NO [UNAVAILABLE] ") && answer.contains("greets with PREAUTH"),
+        "{answer}"
+    );
+    // Still not logged in: a mailbox command is refused before login.
+    let select = imap.tagged("b", "SELECT INBOX");
+    assert!(
+        select.starts_with("b BAD") || select.starts_with("b NO"),
+        "{select}"
+    );
+    drop(imap);
+    let sessions = proxy.sessions(1);
+    assert_ne!(sessions[0]["outcome"], "relayed", "{sessions:?}");
+}
+
+#[test]
 fn a_referral_outside_the_policy_is_refused_unless_allowed() {
     let server = referring_server("192.0.2.7:143");
     let up = upstream(server);

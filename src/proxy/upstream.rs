@@ -308,11 +308,12 @@ async fn hop(
             );
         }
         classify::Greeting::Preauth => {
-            let end = match logged_in(session, None, "PREAUTH", plan.server()).await {
-                Ok(home) => HopEnd::Home(home),
-                Err(e) => HopEnd::Failed(unavailable(plan, &session_trouble(&e))),
-            };
-            return (end, encrypted);
+            // The server logs in whoever connects, as whatever it grants the proxy's host: relaying would let any
+            // client in with any name and password, so the proxy refuses (its credentials could not be checked).
+            session.close().await;
+            let why = "greets with PREAUTH (it logs in every connection without a password), so the proxy cannot \
+                       check the client's credentials there";
+            return (HopEnd::Failed(unavailable(plan, why)), encrypted);
         }
         classify::Greeting::Ready => {}
     }
@@ -340,12 +341,10 @@ async fn hop(
         }
     };
     let end = match classify::login(&outcome.completion) {
-        classify::Login::LoggedIn => {
-            match logged_in(session, Some(&outcome), "", plan.server()).await {
-                Ok(home) => HopEnd::Home(home),
-                Err(e) => HopEnd::Failed(unavailable(plan, &session_trouble(&e))),
-            }
-        }
+        classify::Login::LoggedIn => match logged_in(session, &outcome, plan.server()).await {
+            Ok(home) => HopEnd::Home(home),
+            Err(e) => HopEnd::Failed(unavailable(plan, &session_trouble(&e))),
+        },
         classify::Login::LoggedInReferred(urls) | classify::Login::Referred(urls) => {
             log_out_in_background(session);
             HopEnd::Follow(urls)
@@ -372,18 +371,17 @@ fn log_out_in_background(mut session: Session) {
 /// capabilities, else OK with the capabilities asked for now), and the connection for the relay.
 async fn logged_in(
     mut session: Session,
-    outcome: Option<&CommandOutcome>,
-    preauth_text: &str,
+    outcome: &CommandOutcome,
     server: String,
 ) -> Result<Home, SessionError> {
-    let answer = match outcome {
-        Some(o) if matches!(o.code(), Some(Code::Capability(_))) => after_tag(o),
+    let answer = match outcome.code() {
+        Some(Code::Capability(_)) => after_tag(outcome),
         _ => {
             session.forget_capabilities();
             let tag = session.next_tag();
             session.run(&Command::new(tag, "CAPABILITY")).await?;
             let caps = session.capabilities().unwrap_or_default().join(" ");
-            let text = outcome.map_or(preauth_text, CommandOutcome::text);
+            let text = outcome.text();
             let text = if text.is_empty() { "Logged in" } else { text };
             format!("OK [CAPABILITY {caps}] {text}")
         }
