@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -17,8 +16,8 @@ use crate::session::millis_since;
 /// How long sessions get to log their line when the proxy stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-/// How long a refused connection gets to read its BYE.
-const REFUSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// What a connection over `--max-connections` gets before it is closed.
+const TOO_MANY: &[u8] = b"* BYE Too many connections to the proxy; try again later\r\n";
 
 /// Accepts until `stop` turns true (or its sender goes away), then aborts the sessions.
 pub async fn accept_loop(
@@ -55,12 +54,13 @@ pub async fn accept_loop(
                             });
                         }
                         Err(_) => {
-                            sessions.spawn(async move {
-                                refuse(socket).await;
-                                let mut record = SessionRecord::new(peer.to_string());
-                                record.outcome = Outcome::TooManyConnections;
-                                shared.log.session(&record);
-                            });
+                            // Over the limit: the BYE goes in one write that does not wait (a new socket's buffer
+                            // holds it) and the socket is closed at once, so a flood of connections holds nothing.
+                            let _ = socket.try_write(TOO_MANY);
+                            drop(socket);
+                            let mut record = SessionRecord::new(peer.to_string());
+                            record.outcome = Outcome::TooManyConnections;
+                            shared.log.session(&record);
                         }
                     }
                 }
@@ -83,13 +83,4 @@ pub async fn accept_loop(
 /// Resolves once the proxy is told to stop (or the proxy is gone); the guard is dropped before returning.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
-}
-
-async fn refuse(mut socket: TcpStream) {
-    let _ = tokio::time::timeout(
-        REFUSE_TIMEOUT,
-        socket.write_all(b"* BYE Too many connections to the proxy; try again later\r\n"),
-    )
-    .await;
-    let _ = tokio::time::timeout(REFUSE_TIMEOUT, socket.shutdown()).await;
 }
