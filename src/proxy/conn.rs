@@ -66,7 +66,8 @@ pub async fn serve(socket: TcpStream, shared: &Shared, record: &mut SessionRecor
             Ok(user) if !user.is_empty() && !credentials.password.is_empty() => user,
             _ => {
                 record.outcome = Outcome::Refused;
-                record.detail = Some("no usable user name and password".into());
+                record.detail =
+                    Some("no usable user name and password (empty, or not UTF-8)".into());
                 failures += 1;
                 let answer = format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.");
                 if front.answer(&answer).await.is_err() || failures >= MAX_FAILED_LOGINS {

@@ -51,6 +51,11 @@ impl Mechanism {
     }
 }
 
+/// A password as a secret if it is UTF-8, else an empty one: replacing the bad bytes would send a different password.
+fn utf8_secret(password: &[u8]) -> Secret {
+    Secret::new(std::str::from_utf8(password).unwrap_or_default())
+}
+
 /// A client's credentials, for the caller to check. `Debug` never shows the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -60,7 +65,7 @@ pub struct Credentials {
     pub mechanism: Mechanism,
     /// The login name as sent (empty for a PLAIN message that is not `authzid NUL authcid NUL passwd`).
     pub user: Vec<u8>,
-    /// The password (invalid UTF-8 replaced by U+FFFD).
+    /// The password; empty when it was not UTF-8 (it could be passed on only changed, so no one can use it).
     pub password: Secret,
 }
 
@@ -249,7 +254,7 @@ impl<'a> PreLogin<'a> {
             tag: tag.to_string(),
             mechanism: Mechanism::Login,
             user: user.to_vec(),
-            password: Secret::new(String::from_utf8_lossy(password)),
+            password: utf8_secret(password),
         })
     }
 
@@ -304,17 +309,16 @@ impl<'a> PreLogin<'a> {
     fn sasl_plain(tag: &str, message: &[u8]) -> Step {
         let parts: Vec<&[u8]> = message.split(|&b| b == 0).collect();
         let (user, password) = match parts.as_slice() {
-            [authz, user, password] if authz.is_empty() || authz.eq_ignore_ascii_case(user) => (
-                user.to_vec(),
-                String::from_utf8_lossy(password).into_owned(),
-            ),
-            _ => (Vec::new(), String::new()),
+            [authz, user, password] if authz.is_empty() || authz.eq_ignore_ascii_case(user) => {
+                (user.to_vec(), utf8_secret(password))
+            }
+            _ => (Vec::new(), Secret::new("")),
         };
         Step::Credentials(Credentials {
             tag: tag.to_string(),
             mechanism: Mechanism::Plain,
             user,
-            password: Secret::new(password),
+            password,
         })
     }
 }
@@ -410,6 +414,24 @@ mod tests {
             "d BAD Not now\r\n"
         );
         assert_eq!(m.capabilities(), "IMAP4rev1");
+    }
+
+    #[test]
+    fn a_password_that_is_not_utf8_is_given_empty_not_changed() {
+        // Replacing the bad bytes (as once done) would pass a different password on to the upstream.
+        let p = persona(false);
+        let mut m = PreLogin::new(&p, false);
+        let Step::Credentials(c) = m.handle_input(b"a LOGIN bob {4}\r\npw\xe9!\r\n") else {
+            panic!("credentials expected");
+        };
+        assert!(c.password.is_empty());
+        let blob = base64::engine::general_purpose::STANDARD.encode(b"\0bob\0pw\xe9!");
+        let Step::Credentials(c) =
+            m.handle_input(format!("b AUTHENTICATE PLAIN {blob}\r\n").as_bytes())
+        else {
+            panic!("credentials expected");
+        };
+        assert!(c.password.is_empty());
     }
 
     #[test]
