@@ -291,21 +291,36 @@ fn the_text_log_is_one_line_per_session() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    out.read_line(&mut first).expect("a line");
-    let addr: SocketAddr = first
-        .strip_prefix("imapref proxy listening on ")
+    // Lines come through a thread, so that every wait below is bounded.
+    let out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = || lines.recv_timeout(Duration::from_secs(10));
+    let first = next_line();
+    let addr: Option<SocketAddr> = first
+        .as_deref()
+        .ok()
+        .and_then(|l| l.strip_prefix("imapref proxy listening on "))
         .and_then(|rest| rest.split(' ').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("{first}"));
+        .and_then(|a| a.parse().ok());
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no listening line: {first:?}");
+    };
     let mut imap = RawImap::connect(addr);
-    imap.login("a", KB_USER, LAB_PASSWORD);
+    let login = imap.login("a", KB_USER, LAB_PASSWORD);
     imap.command("b", "LOGOUT");
-    let mut line = String::new();
-    out.read_line(&mut line).expect("a session line");
+    let line = next_line().unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
+    assert!(login.starts_with("a OK"), "{login}");
     assert!(line.starts_with("session client=127.0.0.1:"), "{line}");
     assert!(
         line.contains(" login=DOMname/UserN/AliasN outcome=relayed "),
