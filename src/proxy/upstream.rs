@@ -227,11 +227,17 @@ fn unavailable(plan: &HopPlan, why: &str) -> Failed {
     }
 }
 
-fn open_trouble(failure: &OpenFailure) -> String {
+fn open_trouble(plan: &HopPlan, failure: &OpenFailure) -> String {
     match &failure.error {
         OpenError::Session(e) => session_trouble(e),
         OpenError::NotImap(_) => "does not speak IMAP".into(),
-        OpenError::SpeaksTls => "speaks implicit TLS on that port (use --upstream-tls)".into(),
+        // --upstream-tls helps only for the upstream: a referred server's TLS comes from its referral's level.
+        OpenError::SpeaksTls if plan.reason == HopReason::Start => {
+            "speaks implicit TLS on that port (use --upstream-tls)".into()
+        }
+        OpenError::SpeaksTls => {
+            "speaks implicit TLS on the port its referral names, without TLS asked for".into()
+        }
         OpenError::NoStartTls => {
             "does not offer STARTTLS, and the proxy never logs in below the upstream's TLS".into()
         }
@@ -270,16 +276,17 @@ async fn hop(
     )
     .await;
     let Some(mut session) = session else {
-        let why = failure
-            .as_ref()
-            .map_or_else(|| "could not be reached".to_string(), open_trouble);
+        let why = failure.as_ref().map_or_else(
+            || "could not be reached".to_string(),
+            |f| open_trouble(plan, f),
+        );
         return (HopEnd::Unreachable(unavailable(plan, &why)), false);
     };
     let encrypted = session.is_tls();
     if let Some(failure) = failure {
         session.close().await;
         return (
-            HopEnd::Unreachable(unavailable(plan, &open_trouble(&failure))),
+            HopEnd::Unreachable(unavailable(plan, &open_trouble(plan, &failure))),
             encrypted,
         );
     }
