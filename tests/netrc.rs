@@ -220,7 +220,8 @@ fn no_entry_for_the_host_or_a_broken_file_is_a_usage_error() {
     );
     assert_eq!(run.code, 3, "{}", shows(&run));
     assert!(
-        run.stderr.contains("`user` is not a netrc keyword"),
+        run.stderr
+            .contains("a word that is not a netrc keyword (machine, default, login, password, account, macdef) comes after the value of `machine`"),
         "{}",
         shows(&run)
     );

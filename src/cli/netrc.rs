@@ -5,9 +5,15 @@
 //! [`parse`] and [`lookup`] are pure; [`load`] reads the file, and refuses one that its group or others may read or
 //! write, as ssh refuses such a private key: it holds passwords.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
+
+use crate::secret::Secret;
+
+/// The largest netrc file read: far more than any list of hosts needs.
+const MAX_NETRC_BYTES: u64 = 1024 * 1024;
 
 /// One `machine` or `default` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +22,8 @@ pub struct Entry {
     pub machine: Option<String>,
     /// `login`.
     pub login: Option<String>,
-    /// `password`.
-    pub password: Option<String>,
+    /// `password`, a [`Secret`] from the moment it is read (`Debug` shows `***`).
+    pub password: Option<Secret>,
 }
 
 /// Why a netrc file cannot be used.
@@ -29,9 +35,17 @@ pub enum NetrcError {
     /// `login`, `password` or `account` before any `machine` or `default`.
     #[error("`{0}` comes before any `machine` or `default`")]
     OutsideEntry(String),
-    /// A word that is not a netrc keyword.
-    #[error("`{0}` is not a netrc keyword (machine, default, login, password, account, macdef)")]
-    UnknownKeyword(String),
+    /// A word that is not a netrc keyword, after the value of `after` (or first in the file). The word itself is not
+    /// shown: after `password`, it is most likely the rest of a password with a space in it.
+    #[error(
+        "a word that is not a netrc keyword (machine, default, login, password, account, macdef) comes {}; a value \
+         with spaces needs double quotes",
+        .after.as_deref().map(|k| format!("after the value of `{k}`")).unwrap_or_else(|| "first".into())
+    )]
+    UnknownKeyword {
+        /// The keyword whose value came just before.
+        after: Option<String>,
+    },
     /// A quoted token without its closing quote.
     #[error("a quoted value has no closing quote")]
     UnclosedQuote,
@@ -122,6 +136,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, NetrcError> {
     let tokens = tokens(text)?;
     let mut entries: Vec<Entry> = Vec::new();
     let mut words = tokens.into_iter();
+    let mut last: Option<String> = None;
     while let Some(word) = words.next() {
         let mut value = || {
             words
@@ -149,12 +164,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, NetrcError> {
                 };
                 match word.as_str() {
                     "login" => entry.login = Some(v),
-                    "password" => entry.password = Some(v),
+                    "password" => entry.password = Some(Secret::new(v)),
                     _ => {}
                 }
             }
-            _ => return Err(NetrcError::UnknownKeyword(word)),
+            _ => return Err(NetrcError::UnknownKeyword { after: last }),
         }
+        last = Some(word);
     }
     Ok(entries)
 }
@@ -215,8 +231,10 @@ pub fn too_open(mode: u32) -> Option<String> {
 /// Reads and parses the netrc file at `path`, refusing one that its group or others may use.
 pub fn load(path: &Path) -> anyhow::Result<Vec<Entry>> {
     let shown = path.display();
-    let metadata = std::fs::metadata(path)
-        .map_err(|e| anyhow::anyhow!("netrc file {shown}: cannot read it: {e}"))?;
+    let cannot = |e: std::io::Error| anyhow::anyhow!("netrc file {shown}: cannot read it: {e}");
+    // One open: the file whose mode is checked is the file that is read.
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let metadata = file.metadata().map_err(cannot)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -229,8 +247,13 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Entry>> {
     }
     #[cfg(not(unix))]
     let _ = metadata;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("netrc file {shown}: cannot read it: {e}"))?;
+    let mut text = String::new();
+    file.take(MAX_NETRC_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_NETRC_BYTES {
+        anyhow::bail!("netrc file {shown} is larger than 1 MiB: not a netrc file");
+    }
     parse(&text).map_err(|e| anyhow::anyhow!("netrc file {shown}: {e}"))
 }
 
@@ -243,7 +266,7 @@ mod tests {
         Entry {
             machine: machine.map(str::to_string),
             login: login.map(str::to_string),
-            password: password.map(str::to_string),
+            password: password.map(Secret::new),
         }
     }
 
@@ -293,7 +316,9 @@ mod tests {
         );
         assert_eq!(
             parse("machine a user u"),
-            Err(NetrcError::UnknownKeyword("user".into()))
+            Err(NetrcError::UnknownKeyword {
+                after: Some("machine".into())
+            })
         );
         assert_eq!(
             parse("machine a password \"open"),
@@ -310,7 +335,11 @@ mod tests {
              default login anon password d\n",
         )
         .unwrap();
-        let password = |host, user| lookup(&entries, host, user).and_then(|e| e.password.clone());
+        let password = |host, user| {
+            lookup(&entries, host, user)
+                .and_then(|e| e.password.as_ref())
+                .map(|p| p.expose().to_string())
+        };
         assert_eq!(password("mail.example", None).as_deref(), Some("a"));
         assert_eq!(password("MAIL.example", Some("bob")).as_deref(), Some("b"));
         assert_eq!(password("other.example", None).as_deref(), Some("d"));
@@ -348,5 +377,22 @@ mod tests {
             too_open(0o666).unwrap(),
             "is readable by its group and others and writable by its group and others (mode 0666)"
         );
+    }
+
+    #[test]
+    fn an_error_never_shows_a_password_with_a_space_in_it() {
+        // `password correct horse` without quotes: `horse` is no keyword, and the message once quoted it.
+        let err =
+            parse("machine mail.example login jdoe password correct horse battery\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains("horse") && !text.contains("correct"),
+            "{text}"
+        );
+        assert!(text.contains("after the value of `password`"), "{text}");
+        assert!(text.contains("double quotes"), "{text}");
+        // And a parsed password shows as *** in Debug.
+        let entries = parse("machine a password s3cret-pw").unwrap();
+        assert!(!format!("{entries:?}").contains("s3cret-pw"));
     }
 }

@@ -86,8 +86,8 @@ impl PasswordArgs {
         match self.netrc_entry(host, Some(user))? {
             Some(entry) => {
                 let value = entry.password.unwrap_or_default();
-                super::refuse_control("the password (netrc)", &value)?;
-                Ok(Secret::new(value))
+                super::refuse_control("the password (netrc)", value.expose())?;
+                Ok(value)
             }
             None => self.read(prompt),
         }

@@ -87,8 +87,8 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
             user = entry.login.clone();
         }
         let value = entry.password.unwrap_or_default();
-        refuse_control("the password (netrc)", &value)?;
-        Some(crate::secret::Secret::new(value))
+        refuse_control("the password (netrc)", value.expose())?;
+        Some(value)
     } else if args.password.given() {
         Some(args.password.read("")?)
     } else {
