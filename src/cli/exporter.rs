@@ -57,25 +57,6 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Runs `imapref exporter`.
 pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
     let usage = |message: String| {
@@ -142,6 +123,7 @@ pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
             history_limit: args.history_limit,
         },
     ));
+    let stop = super::stop_signals().context("cannot install the signal handlers")?;
     // The first line on stderr says where it listens (tests and scripts read it, as with `--listen 127.0.0.1:0`).
     eprintln!(
         "imapref exporter: listening on http://{local}/ with modules {}",
@@ -164,7 +146,7 @@ pub async fn run(args: ExporterArgs) -> anyhow::Result<i32> {
         log,
         crate::render::exporter_page::PAGES,
         limits,
-        stop_signal(),
+        stop,
     )
     .await
     .context("the HTTP server failed")?;

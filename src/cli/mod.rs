@@ -178,6 +178,30 @@ pub fn refuse_control(what: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs the handlers for Ctrl-C (SIGINT) and, on Unix, SIGTERM now, and returns a future that resolves at the
+/// first of them. Installed before a server says it is ready, so a signal right after that can never kill the process
+/// unannounced (an `async fn` would install them only when first polled).
+pub fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
 /// Checks `--max-time`, `--max-hops` and `--max-alternatives`, shared by `probe` and `shell`.
 pub fn check_run_limits(
     max_time: f64,

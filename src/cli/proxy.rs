@@ -150,19 +150,10 @@ pub fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
 /// Runs `imapref proxy` until Ctrl-C or SIGTERM.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<i32> {
     let config = config(&args)?;
-    #[cfg(unix)]
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = super::stop_signals()?;
     let log = Box::new(LogSink::new(Box::new(std::io::stdout()), args.log));
     let proxy = Proxy::start(config, log).await?;
-    #[cfg(unix)]
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    stop.await;
     proxy.shutdown().await;
     Ok(crate::exit::OK)
 }
