@@ -827,3 +827,13 @@ fn the_password_echoed_in_a_no() {
     ));
     check(&s, &[], &[2]);
 }
+
+#[test]
+fn the_authenticate_plain_blob_echoed_in_a_no() {
+    // The base64 of `\0victim\0password`, as AUTHENTICATE PLAIN sends it: every report masks it whole.
+    use base64::Engine as _;
+    let blob = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER}\0{PASSWORD}"));
+    let s = login_answer(&format!("{{tag}} NO Bad credentials: {blob}"));
+    let doc = check(&s, &[], &[2]);
+    assert!(!doc.to_string().contains(&blob), "{doc}");
+}

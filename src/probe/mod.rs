@@ -129,10 +129,10 @@ pub struct Tap {
 }
 
 impl Tap {
-    fn new(password: &Secret) -> Tap {
+    fn new(password: &Secret, user: &str) -> Tap {
         Tap {
             events: None,
-            redactor: Redactor::new(password),
+            redactor: Redactor::new(password).with_login(user),
             steps: Mutex::new(Vec::new()),
             login_sent: AtomicBool::new(false),
         }
@@ -203,6 +203,13 @@ pub struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
+    /// Masks the password in every form, the AUTHENTICATE PLAIN blobs of every login name used included.
+    fn redactor(&self) -> Redactor {
+        std::iter::once(self.settings.user.as_str())
+            .chain(self.report.hops.iter().map(|h| h.user.as_str()))
+            .fold(Redactor::new(self.password), Redactor::with_login)
+    }
+
     /// A probe of `settings`, not started yet.
     pub fn new(settings: &'a ProbeSettings, password: &'a Secret) -> Self {
         let report = Report {
@@ -248,7 +255,7 @@ impl<'a> Probe<'a> {
             stop: None,
             reached_at: None,
             done: false,
-            tap: Tap::new(password),
+            tap: Tap::new(password, &settings.user),
             current: None,
         }
     }
@@ -411,7 +418,8 @@ impl<'a> Probe<'a> {
         }
         self.report.verdict = verdict::decide(&self.report, self.reached_at.take(), self.settings);
         self.report.total_ms = crate::session::millis_since(self.started);
-        redact(&mut self.report, &Redactor::new(self.password));
+        let redactor = self.redactor();
+        redact(&mut self.report, &redactor);
         self.report
     }
 }
@@ -477,7 +485,8 @@ impl Probe<'_> {
             reached_at,
         };
         self.report.total_ms = crate::session::millis_since(self.started);
-        redact(&mut self.report, &Redactor::new(self.password));
+        let redactor = self.redactor();
+        redact(&mut self.report, &redactor);
         self.report
     }
 }
