@@ -227,15 +227,15 @@ impl Drop for InFlight<'_> {
 }
 
 /// The seconds one probe may take: the module's `max_time` (default [`check::DEFAULT_MAX_TIME`]), or the scrape
-/// timeout less `offset` when that is smaller. When the offset would leave nothing, the scrape timeout itself is
-/// used, so the probe never outlives the scrape.
+/// timeout less `offset` when that is smaller. When the offset would leave nothing, 90 % of the scrape timeout is
+/// used, so the answer still has a tenth of it to reach Prometheus.
 pub fn budget(module_max_time: Option<f64>, scrape_timeout: Option<f64>, offset: f64) -> f64 {
     let module = module_max_time.unwrap_or(check::DEFAULT_MAX_TIME);
     match scrape_timeout {
         None => module,
         Some(scrape) => {
             let left = scrape - offset;
-            let scrape = if left > 0.0 { left } else { scrape };
+            let scrape = if left > 0.0 { left } else { scrape * 0.9 };
             module.min(scrape)
         }
     }
@@ -477,8 +477,8 @@ mod tests {
         assert_eq!(budget(Some(3.0), Some(10.0), 0.5), 3.0);
         assert_eq!(
             budget(Some(30.0), Some(0.4), 0.5),
-            0.4,
-            "an offset past the timeout is not taken"
+            0.4 * 0.9,
+            "an offset past the timeout is not taken; a tenth is kept for the answer"
         );
     }
 
