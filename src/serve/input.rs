@@ -55,11 +55,6 @@ impl Input {
         self.framer.feed(bytes);
     }
 
-    /// Bytes read and not framed yet.
-    pub fn buffered(&self) -> usize {
-        self.framer.buffered()
-    }
-
     /// Hands the stream over to a byte relay: every byte read and not yet given out as a command, in stream order.
     pub fn take_unframed(&mut self) -> Vec<u8> {
         self.framer.take_unframed()

@@ -102,11 +102,6 @@ impl<'a> PreLogin<'a> {
         }
     }
 
-    /// The persona.
-    pub fn persona(&self) -> &'a Persona {
-        self.persona
-    }
-
     /// The TLS handshake after STARTTLS succeeded.
     pub fn tls_started(&mut self) {
         self.tls_active = true;
@@ -120,11 +115,6 @@ impl<'a> PreLogin<'a> {
     /// The credentials were accepted: the connection is authenticated.
     pub fn logged_in(&mut self) {
         self.authenticated = true;
-    }
-
-    /// True once logged in.
-    pub fn is_authenticated(&self) -> bool {
-        self.authenticated
     }
 
     /// True once LOGOUT was answered.
