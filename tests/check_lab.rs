@@ -7,6 +7,7 @@
 
 mod support;
 use support::lab::start;
+use support::run::Run;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -18,12 +19,6 @@ use serde_json::Value;
 const PASSWORD: &str = "PASSword";
 const USER: &str = "DOMname/UserN/AliasN";
 const MAILBOX: &str = "Public Folders/Announcements";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// Runs `imapref check FILE ARGS...` off the async runtime, with the lab password in `LAB_PW`.
 async fn check(file: PathBuf, args: &[&str]) -> Run {
@@ -38,11 +33,7 @@ async fn check(file: PathBuf, args: &[&str]) -> Run {
             .env("NO_COLOR", "1")
             .output()
             .expect("imapref runs");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let run = Run::from(out);
         assert!(
             !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
             "the password leaked:\n{}\n{}",

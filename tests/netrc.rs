@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use support::lab::TestLab;
+use support::run::{shows, Run};
 
 const USER: &str = "DOMname/UserN/AliasN";
 const PASSWORD: &str = "PASSword";
@@ -22,12 +23,6 @@ fn netrc(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 fn imapref(args: &[&str], home: &Path, stdin: &str) -> Run {
@@ -41,11 +36,7 @@ fn imapref(args: &[&str], home: &Path, stdin: &str) -> Run {
         .write_stdin(stdin)
         .output()
         .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = Run::from(out);
     assert!(
         !run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD),
         "the password was shown:\n{}\n{}",
@@ -53,13 +44,6 @@ fn imapref(args: &[&str], home: &Path, stdin: &str) -> Run {
         run.stderr
     );
     run
-}
-
-fn shows(run: &Run) -> String {
-    format!(
-        "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        run.code, run.stdout, run.stderr
-    )
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod support;
 use support::lab::start;
+use support::run::Run;
 
 use assert_cmd::Command;
 
@@ -11,12 +12,6 @@ use serde_json::Value;
 
 const PASSWORD: &str = "PASSword";
 const USER: &str = "DOMname/UserN/AliasN";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 impl Run {
     fn json(&self) -> Value {
@@ -64,11 +59,7 @@ async fn probe_with(target: String, password: &str, args: &[&str]) -> Run {
             .env("NO_COLOR", "1")
             .output()
             .expect("imapref runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     })
     .await
     .expect("join")

@@ -2,17 +2,14 @@
 //! report, the presented certificate shown when verification fails, and a `--ca-file` that cannot be used, with TLS
 //! (a usage error that says what is wrong with the file) and without (a warning).
 
+mod support;
+use support::run::Run;
+
 use assert_cmd::Command;
 use imapref::lab::{Lab, LabConfig, Scenario};
 use serde_json::Value;
 
 const USER: &str = "DOMname/UserN/AliasN";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 async fn lab() -> Lab {
     Lab::start(LabConfig {
@@ -38,11 +35,7 @@ async fn probe(target: String, args: &[&str]) -> Run {
             .env("NO_COLOR", "1")
             .output()
             .expect("imapref runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     })
     .await
     .expect("join")

@@ -17,17 +17,12 @@ const USER: &str = "DOMname/UserN/AliasN";
 const PASSWORD: &str = "PASSword";
 
 use support::lab::TestLab;
+use support::run::{shows, Run};
 use support::scripted::line_server;
 
 /// The home server of a running test lab.
 fn home_of(lab: &TestLab) -> SocketAddr {
     lab.lab.as_ref().unwrap().server("home").unwrap().plain
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 /// Runs `imapref shell ARGS` with `input` on stdin (a pipe, so the shell runs as a script).
@@ -44,23 +39,12 @@ fn shell(args: &[&str], input: &str) -> Run {
         .write_stdin(input)
         .output()
         .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = Run::from(out);
     assert!(
         !home.path().join("data").exists(),
         "a piped shell keeps no history"
     );
     run
-}
-
-fn shows(run: &Run) -> String {
-    format!(
-        "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        run.code, run.stdout, run.stderr
-    )
 }
 
 #[test]

@@ -11,4 +11,5 @@ pub mod lab;
 pub mod proxy;
 #[cfg(unix)]
 pub mod pty;
+pub mod run;
 pub mod scripted;
