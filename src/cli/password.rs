@@ -76,19 +76,25 @@ impl PasswordArgs {
         Ok(Some(entry.clone()))
     }
 
-    /// The login name a netrc file gives for `host`, when a netrc file was asked for and no user was named.
-    pub fn netrc_login(&self, host: &str) -> anyhow::Result<Option<String>> {
-        Ok(self.netrc_entry(host, None)?.and_then(|e| e.login))
+    /// The login name (if the entry has one) and the password a netrc file gives for `host` and `user` (any login
+    /// when `None`), when a netrc file was asked for: the file is read once for both.
+    pub fn netrc_credentials(
+        &self,
+        host: &str,
+        user: Option<&str>,
+    ) -> anyhow::Result<Option<(Option<String>, Secret)>> {
+        let Some(entry) = self.netrc_entry(host, user)? else {
+            return Ok(None);
+        };
+        let password = entry.password.unwrap_or_default();
+        super::refuse_control("the password (netrc)", password.expose())?;
+        Ok(Some((entry.login, password)))
     }
 
     /// Reads the password for `user` on `host`: from the netrc file when one was asked for, else as [`Self::read`].
     pub fn read_for(&self, prompt: &str, host: &str, user: &str) -> anyhow::Result<Secret> {
-        match self.netrc_entry(host, Some(user))? {
-            Some(entry) => {
-                let value = entry.password.unwrap_or_default();
-                super::refuse_control("the password (netrc)", value.expose())?;
-                Ok(value)
-            }
+        match self.netrc_credentials(host, Some(user))? {
+            Some((_, password)) => Ok(password),
             None => self.read(prompt),
         }
     }

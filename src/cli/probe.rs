@@ -355,15 +355,22 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal();
     let mut args = args;
+    // With no user named, the netrc file's entry for the host gives the login name, and its password with it (the
+    // file is read once).
+    let mut from_netrc = None;
     if args.user.is_none() && args.password.given() {
-        // The login name may come from the netrc file's entry for the host.
-        let login = Target::parse(&args.target)
+        let credentials = Target::parse(&args.target)
             .ok()
             .filter(|t| t.user.is_none())
-            .map(|t| args.password.netrc_login(&t.host))
+            .map(|t| args.password.netrc_credentials(&t.host, None))
             .transpose();
-        match login {
-            Ok(login) => args.user = login.flatten(),
+        match credentials {
+            Ok(found) => {
+                if let Some((login, password)) = found.flatten() {
+                    args.user = login;
+                    from_netrc = Some(password);
+                }
+            }
             Err(err) => {
                 return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err)
             }
@@ -380,29 +387,35 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<i32> {
         // The trust store and CA file load in the background, during the password prompt, connect and greeting.
         crate::transport::prewarm(&settings.tls);
     }
-    let prompt = super::password::prompt(&settings.user, &settings.host, settings.port);
-    // The prompt reads in a thread of its own, so that Ctrl-C can end it: the terminal's mode (echo off during the
-    // prompt) is put back and the probe exits 130 without having sent anything.
-    let terminal = super::password::TerminalMode::save();
-    let (source, host, user) = (
-        args.password.clone(),
-        settings.host.clone(),
-        settings.user.clone(),
-    );
-    let reading = tokio::task::spawn_blocking(move || source.read_for(&prompt, &host, &user));
-    let read = tokio::select! {
-        biased;
-        _ = tokio::signal::ctrl_c() => {
-            terminal.restore();
-            eprintln!();
-            eprintln!("imapref: interrupted at the password prompt; nothing was sent");
-            return Ok(crate::exit::INTERRUPTED);
+    let password = if let Some(password) = from_netrc {
+        password
+    } else {
+        let prompt = super::password::prompt(&settings.user, &settings.host, settings.port);
+        // The prompt reads in a thread of its own, so that Ctrl-C can end it: the terminal's mode (echo off during the
+        // prompt) is put back and the probe exits 130 without having sent anything.
+        let terminal = super::password::TerminalMode::save();
+        let (source, host, user) = (
+            args.password.clone(),
+            settings.host.clone(),
+            settings.user.clone(),
+        );
+        let reading = tokio::task::spawn_blocking(move || source.read_for(&prompt, &host, &user));
+        let read = tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => {
+                terminal.restore();
+                eprintln!();
+                eprintln!("imapref: interrupted at the password prompt; nothing was sent");
+                return Ok(crate::exit::INTERRUPTED);
+            }
+            read = reading => read.unwrap_or_else(|e| Err(anyhow::anyhow!("the password prompt failed: {e}"))),
+        };
+        match read {
+            Ok(p) => p,
+            Err(err) => {
+                return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err)
+            }
         }
-        read = reading => read.unwrap_or_else(|e| Err(anyhow::anyhow!("the password prompt failed: {e}"))),
-    };
-    let password = match read {
-        Ok(p) => p,
-        Err(err) => return usage_error(args.json || args.format == Some(ProbeFormat::Json), &err),
     };
     let json_mode = args.json || args.format == Some(ProbeFormat::Json);
     let human_format = !json_mode && matches!(args.format, None | Some(ProbeFormat::Human));

@@ -80,15 +80,16 @@ pub fn settings(args: &ShellArgs) -> anyhow::Result<ShellSettings> {
         let Some(target) = &target else {
             bail!("--netrc needs a target: the netrc entry is looked up by its host");
         };
-        let Some(entry) = args.password.netrc_entry(&target.host, user.as_deref())? else {
+        let Some((login, password)) = args
+            .password
+            .netrc_credentials(&target.host, user.as_deref())?
+        else {
             bail!("--netrc: no netrc file to read");
         };
         if user.is_none() {
-            user = entry.login.clone();
+            user = login;
         }
-        let value = entry.password.unwrap_or_default();
-        refuse_control("the password (netrc)", value.expose())?;
-        Some(value)
+        Some(password)
     } else if args.password.given() {
         Some(args.password.read("")?)
     } else {
