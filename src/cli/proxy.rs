@@ -107,6 +107,7 @@ pub fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         crate::transport::check_ca_file(path).map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
     }
     let timeout = seconds("--timeout", args.timeout)?;
+    let login_timeout = seconds("--login-timeout", args.login_timeout)?;
     let client_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some((read(cert, "--tls-cert")?, read(key, "--tls-key")?)),
         _ => None,
@@ -139,8 +140,8 @@ pub fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         require_tls: args.require_tls,
         limits: ProxyLimits {
             max_connections: args.max_connections,
-            login_idle: seconds("--login-timeout", args.login_timeout)?,
-            login_total: seconds("--login-timeout", args.login_timeout)?.saturating_mul(5),
+            login_idle: login_timeout,
+            login_total: login_timeout.saturating_mul(5),
             relay_idle: seconds("--idle-timeout", args.idle_timeout)?,
             ..ProxyLimits::default()
         },
