@@ -723,6 +723,54 @@ fn sigterm_stops_the_exporter_with_exit_0_even_with_an_idle_connection_open() {
 }
 
 #[test]
+fn sigterm_lets_a_probe_in_progress_answer_then_exits_0() {
+    // docs/exporter.md: SIGTERM lets the probes in progress finish (at most the longest max_time and a second).
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = silent.local_addr().expect("addr").to_string();
+    let config = format!(
+        "[module.slow]\nlogin = \"{LAB_USER}\"\npassword_env = \"LAB_PW\"\ntimeout = 20\nmax_time = 2\n"
+    );
+    let mut exporter = Exporter::start(&config, &[]);
+    let addr = exporter.addr;
+    let scrape = std::thread::spawn({
+        let path = probe_path(&target, "slow");
+        move || http::get(addr, &path, &[], HTTP_TIMEOUT)
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !exporter
+        .get("/metrics", &[])
+        .body
+        .contains("\nimapref_exporter_probes_in_flight 1\n")
+    {
+        assert!(Instant::now() < deadline, "the probe never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &exporter.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let stopped = Instant::now();
+    let answer = scrape.join().expect("the scrape");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_no_password(&answer.body, "/probe");
+    let samples = parse(&answer.body, false);
+    assert_eq!(value(&samples, "probe_success", &[]), Some(0.0));
+    let code = loop {
+        if let Some(status) = exporter.child.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(6),
+            "still running 6 s after SIGTERM:\n{}",
+            exporter.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "{}", exporter.log());
+}
+
+#[test]
 fn a_bad_config_or_a_non_loopback_address_stops_the_exporter_at_startup() {
     let (code, err) = refused_start(
         "[module.kb]\nlogin = \"u\"\npassword_env = \"LAB_PW\"\n\n[module.typo]\nlogin = \"u\"\nexpcet = \"reached\"\n",
