@@ -690,6 +690,21 @@ fn slow_clients_are_dropped_and_connections_are_limited() {
     exporter.assert_clean_log();
 }
 
+/// The exporter's exit code, once it has exited; fails when it still runs `limit` after `since` (its SIGTERM).
+fn exit_code_within(exporter: &mut Exporter, since: Instant, limit: Duration) -> Option<i32> {
+    loop {
+        if let Some(status) = exporter.child.try_wait().expect("wait") {
+            return status.code();
+        }
+        assert!(
+            since.elapsed() < limit,
+            "still running {limit:?} after SIGTERM:\n{}",
+            exporter.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn sigterm_stops_the_exporter_with_exit_0_even_with_an_idle_connection_open() {
     let mut exporter = Exporter::start(&lab_module("kb", ""), &[]);
@@ -700,18 +715,7 @@ fn sigterm_stops_the_exporter_with_exit_0_even_with_an_idle_connection_open() {
         .status()
         .expect("kill runs");
     assert!(status.success());
-    let started = Instant::now();
-    let code = loop {
-        if let Some(status) = exporter.child.try_wait().expect("wait") {
-            break status.code();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGTERM:\n{}",
-            exporter.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = exit_code_within(&mut exporter, Instant::now(), Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", exporter.log());
     closed_within(&mut idle, Duration::from_secs(2));
     std::thread::sleep(Duration::from_millis(100));
@@ -756,17 +760,7 @@ fn sigterm_lets_a_probe_in_progress_answer_then_exits_0() {
     assert_no_password(&answer.body, "/probe");
     let samples = parse(&answer.body, false);
     assert_eq!(value(&samples, "probe_success", &[]), Some(0.0));
-    let code = loop {
-        if let Some(status) = exporter.child.try_wait().expect("wait") {
-            break status.code();
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(6),
-            "still running 6 s after SIGTERM:\n{}",
-            exporter.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = exit_code_within(&mut exporter, stopped, Duration::from_secs(6));
     assert_eq!(code, Some(0), "{}", exporter.log());
 }
 
